@@ -1,0 +1,3 @@
+//! Benchmark entry point (`cargo bench`); see `docs/benchmarks.md`.
+
+fn main() {}

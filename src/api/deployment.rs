@@ -1,0 +1,151 @@
+//! `ProxyDeployment` and `AppDeployment`: long-lived recipe apps cc-ci keeps deployed.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, FieldError, Kind, Object, Spec};
+
+/// The reverse proxy record (the coop-cloud `traefik` recipe).
+pub type ProxyDeployment = Object<ProxyDeploymentSpec>;
+/// A long-lived app record (e.g. drone).
+pub type AppDeployment = Object<AppDeploymentSpec>;
+
+/// Desired state of the proxy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyDeploymentSpec {
+    /// Git URL of the proxy recipe.
+    pub git: String,
+    /// Recipe version (a release tag) to deploy.
+    pub version: String,
+    /// The proxy's own domain (its dashboard); app domains are subdomains of the base domain.
+    pub domain: String,
+    /// Values that override the recipe's `.env.sample`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Path of the wildcard certificate (PEM) on the controller's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wildcard_cert_file: Option<String>,
+    /// Path of the wildcard certificate's key (PEM) on the controller's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wildcard_key_file: Option<String>,
+}
+
+impl Spec for ProxyDeploymentSpec {
+    type Status = DeploymentStatus;
+    const KIND: Kind = Kind::ProxyDeployment;
+
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = common_checks(&self.git, &self.version, &self.domain);
+        if self.wildcard_cert_file.is_some() != self.wildcard_key_file.is_some() {
+            errors.push(FieldError::new(
+                "spec.wildcardKeyFile",
+                "wildcardCertFile and wildcardKeyFile must be given together",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Desired state of a long-lived app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppDeploymentSpec {
+    /// Git URL of the recipe.
+    pub git: String,
+    /// Recipe version (a release tag) to deploy.
+    pub version: String,
+    /// The app's domain.
+    pub domain: String,
+    /// Values that override the recipe's `.env.sample`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Secret name (as in `SECRET_<NAME>_VERSION`, lowercase) → file holding its value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_files: BTreeMap<String, String>,
+}
+
+impl Spec for AppDeploymentSpec {
+    type Status = DeploymentStatus;
+    const KIND: Kind = Kind::AppDeployment;
+
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let errors = common_checks(&self.git, &self.version, &self.domain);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn common_checks(git: &str, version: &str, domain: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if git.trim().is_empty() {
+        errors.push(FieldError::new("spec.git", "must not be empty"));
+    }
+    if version.trim().is_empty() {
+        errors.push(FieldError::new("spec.version", "must not be empty"));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.is_empty() || !domain.split('.').all(label_ok) {
+        errors.push(FieldError::new(
+            "spec.domain",
+            format!("{domain:?} is not a valid domain name"),
+        ));
+    }
+    errors
+}
+
+/// Rollout phase of a long-lived deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeploymentPhase {
+    /// Not yet deployed.
+    #[default]
+    Pending,
+    /// Deploying or converging.
+    Progressing,
+    /// Deployed and converged at the desired version.
+    Ready,
+    /// The last attempt failed; it will be retried.
+    Failed,
+}
+
+/// Observed state shared by proxy and app deployments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    /// The `generation` this status was computed for.
+    #[serde(default)]
+    pub observed_generation: u64,
+    /// Rollout phase.
+    #[serde(default)]
+    pub phase: DeploymentPhase,
+    /// The version actually running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_version: Option<String>,
+    /// Services that have all their desired tasks running.
+    #[serde(default)]
+    pub services_ready: u32,
+    /// Services in the stack.
+    #[serde(default)]
+    pub services_total: u32,
+    /// Detail of the last transition or failure.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Conditions, e.g. `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

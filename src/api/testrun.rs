@@ -1,0 +1,314 @@
+//! The `TestRun` record: one test of a recipe at a pinned commit, with its stage-by-stage status.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, FieldError, Kind, Object, Spec, StageKind};
+
+/// A test run record.
+pub type TestRun = Object<TestRunSpec>;
+
+/// Where a run came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSource {
+    /// Forge comment id that triggered the run (absent for manual runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<u64>,
+    /// Who asked for it (forge login, or the API client for manual runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
+    /// When the trigger happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<DateTime<Utc>>,
+}
+
+/// Desired state of a test run. Immutable once the run started, except for cancellation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestRunSpec {
+    /// Name of the `Recipe` record.
+    pub recipe: String,
+    /// Git URL to fetch from; defaults to the Recipe's `git`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<String>,
+    /// The pinned commit (full SHA) or a ref resolved to one when the run starts.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Pull request number, when triggered from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<u64>,
+    /// Trigger details.
+    #[serde(default)]
+    pub source: RunSource,
+    /// Stages to run; defaults to the Recipe's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<StageKind>>,
+    /// Version to upgrade from, instead of the highest release tag other than the head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_from: Option<String>,
+    /// Set to request cancellation.
+    #[serde(default)]
+    pub cancel: bool,
+}
+
+impl Spec for TestRunSpec {
+    type Status = TestRunStatus;
+    const KIND: Kind = Kind::TestRun;
+
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if let Err(e) = super::validate_name(&self.recipe) {
+            errors.push(FieldError::new("spec.recipe", e.message));
+        }
+        if self.git_ref.trim().is_empty() {
+            errors.push(FieldError::new("spec.ref", "must not be empty"));
+        }
+        if self
+            .git_ref
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            errors.push(FieldError::new("spec.ref", "must not contain whitespace"));
+        }
+        if let Some(stages) = &self.stages {
+            for (i, s) in stages.iter().enumerate() {
+                if stages[..i].contains(s) {
+                    errors.push(FieldError::new(
+                        format!("spec.stages[{i}]"),
+                        format!("stage {} is listed twice", s.as_str()),
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Phase of a whole run.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+pub enum RunPhase {
+    /// Waiting for admission.
+    #[default]
+    Pending,
+    /// Admitted and working.
+    Running,
+    /// Every stage passed (or did not apply).
+    Succeeded,
+    /// A test or a deploy of the recipe failed.
+    Failed,
+    /// An infrastructure problem stopped the run.
+    Error,
+    /// The run or a stage ran out of time.
+    TimedOut,
+    /// Cancelled by a user or superseded by a newer run.
+    Cancelled,
+}
+
+impl RunPhase {
+    /// Every phase, in order.
+    pub const ALL: [RunPhase; 7] = [
+        RunPhase::Pending,
+        RunPhase::Running,
+        RunPhase::Succeeded,
+        RunPhase::Failed,
+        RunPhase::Error,
+        RunPhase::TimedOut,
+        RunPhase::Cancelled,
+    ];
+
+    /// Whether the run is over.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunPhase::Pending | RunPhase::Running)
+    }
+
+    /// The wire name, e.g. `TimedOut`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Pending => "Pending",
+            RunPhase::Running => "Running",
+            RunPhase::Succeeded => "Succeeded",
+            RunPhase::Failed => "Failed",
+            RunPhase::Error => "Error",
+            RunPhase::TimedOut => "TimedOut",
+            RunPhase::Cancelled => "Cancelled",
+        }
+    }
+}
+
+/// Result of one stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StagePhase {
+    /// Not started.
+    #[default]
+    Pending,
+    /// In progress.
+    Running,
+    /// All its tests passed.
+    Passed,
+    /// A test or deploy failed.
+    Failed,
+    /// Not run (disabled, or an earlier stage failed).
+    Skipped,
+    /// The recipe has nothing this stage could test (e.g. no backup labels).
+    NotApplicable,
+    /// The previous version, needed for the upgrade, did not deploy.
+    PreviousVersionFailed,
+}
+
+/// Progress of one step within a stage (deploy, converge, test, …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// Step name, e.g. `deploy`, `converge`, `test:pre`.
+    pub name: String,
+    /// When it started (recorded before it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    /// When it finished (recorded after it ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+    /// Whether it succeeded, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// Detail, e.g. the failing service and task error.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// Test counts from a test step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCounts {
+    /// Tests that passed.
+    pub passed: u32,
+    /// Tests that failed or errored.
+    pub failed: u32,
+    /// Tests skipped.
+    pub skipped: u32,
+}
+
+/// Observed state of one stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StageStatus {
+    /// Which stage.
+    pub stage: StageKind,
+    /// Its result so far.
+    #[serde(default)]
+    pub phase: StagePhase,
+    /// Steps in the order they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
+    /// Test counts over all test steps.
+    #[serde(default)]
+    pub tests: TestCounts,
+    /// Names of failing tests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_tests: Vec<String>,
+    /// Artifact paths relative to the run's artifact directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+    /// Why it ended the way it did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+}
+
+/// How tests reached the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RoutingMode {
+    /// Through a Ready proxy, by domain, over TLS.
+    Proxy,
+    /// Straight at the app's proxy-facing service.
+    Direct,
+}
+
+/// The app a run deployed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    /// Swarm stack name.
+    pub stack: String,
+    /// The app's domain.
+    pub domain: String,
+    /// How tests reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingMode>,
+    /// Version (tag) under test, if the head has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Version the upgrade stage started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+}
+
+/// Observed state of a test run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestRunStatus {
+    /// The `generation` this status was computed for.
+    #[serde(default)]
+    pub observed_generation: u64,
+    /// Phase of the run.
+    #[serde(default)]
+    pub phase: RunPhase,
+    /// Position in the admission queue (1 = next), while Pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+    /// The resolved commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The deployed app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppInfo>,
+    /// One entry per planned stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageStatus>,
+    /// Whether everything the run created in Swarm is gone.
+    #[serde(default)]
+    pub torn_down: bool,
+    /// The forge comment that reports this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_comment_id: Option<u64>,
+    /// When the run was admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    /// When it reached a terminal phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+    /// Why the run is in its phase.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Free-form progress markers the reconciler uses to resume after a crash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checkpoints: BTreeMap<String, String>,
+    /// Conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,1 @@
+//! The controller configuration: a TOML file whose every setting has a default.

@@ -1,0 +1,1 @@
+//! The HTTP surface: the records API, watch streams, health and metrics endpoints.

@@ -1,0 +1,1 @@
+//! Prometheus metrics: controller-runtime-style `ccci_` series and domain metrics.

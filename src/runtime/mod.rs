@@ -1,0 +1,1 @@
+//! The controller runtime after kube-runtime: watch → cache → scheduler → runner → reconcile.

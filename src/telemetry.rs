@@ -1,0 +1,1 @@
+//! Logging set-up with `tracing`: human-readable by default, JSON on request.

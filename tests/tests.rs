@@ -1,0 +1,3 @@
+//! The one integration-test binary: each module covers one surface against real sled, HTTP and Swarm.
+
+mod support;
