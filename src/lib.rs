@@ -10,6 +10,7 @@ pub mod config;
 pub mod controllers;
 pub mod http;
 pub mod metrics;
+pub mod recipe;
 pub mod runtime;
 pub mod schema;
 pub mod store;

@@ -1,0 +1,1 @@
+//! Recipe sources and apps: fetching a recipe at a commit, versions, app env, secrets, redaction.
