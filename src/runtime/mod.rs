@@ -6,15 +6,17 @@
 //! - [`runner`]: bounded concurrency, never two tasks of the same key at once;
 //! - [`backoff`]: per-key exponential backoff on error, reset on success;
 //! - [`controller`]: [`Controller`] tying them together around a `reconcile` function;
-//! - [`finalizer`]: kube's four-case finalizer helper;
 //! - [`watcher`]: a store watch that re-lists after errors;
-//! - [`bench`]: the no-op reconcile pass benchmark.
+//! - [`settings`]: [`RuntimeSettings`], the tunables.
 
 pub mod backoff;
+pub mod controller;
 pub mod reflector;
 pub mod runner;
 pub mod scheduler;
 pub mod settings;
+pub mod watcher;
 
+pub use controller::{Action, Controller};
 pub use reflector::{Cache, Writer};
 pub use settings::RuntimeSettings;

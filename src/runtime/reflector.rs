@@ -67,6 +67,11 @@ impl<S: Spec> Cache<S> {
         let _ = rx.wait_for(|ready| *ready).await;
     }
 
+    /// A receiver that turns `true` once the first full list has arrived.
+    pub fn ready_signal(&self) -> watch::Receiver<bool> {
+        self.ready.subscribe()
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Map<S>) -> T) -> T {
         f(&self.map.read().unwrap_or_else(PoisonError::into_inner))
     }
