@@ -6,11 +6,15 @@
 //! - [`runner`]: bounded concurrency, never two tasks of the same key at once;
 //! - [`backoff`]: per-key exponential backoff on error, reset on success;
 //! - [`controller`]: [`Controller`] tying them together around a `reconcile` function;
+//! - [`finalizer`]: kube's four-case finalizer helper;
 //! - [`watcher`]: a store watch that re-lists after errors;
-//! - [`settings`]: [`RuntimeSettings`], the tunables.
+//! - [`settings`]: [`RuntimeSettings`], the tunables;
+//! - [`bench`]: the no-op reconcile pass benchmark.
 
 pub mod backoff;
+pub mod bench;
 pub mod controller;
+pub mod finalizer;
 pub mod reflector;
 pub mod runner;
 pub mod scheduler;
