@@ -4,3 +4,4 @@
 mod controller;
 mod finalizer;
 mod memory_store;
+mod recipe_status;
