@@ -211,3 +211,71 @@ async fn statuses_follow_testruns_and_a_noop_pass_writes_nothing() {
     shutdown.cancel();
     handle.await.unwrap().unwrap();
 }
+
+/// Polls `f` on real time until it holds (at most 10 s).
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cc_ci::store::SledStore::open(dir.path()).unwrap();
+    store.create(recipe("a", "1")).await.unwrap();
+    store
+        .create(run("a-1", 1, RunPhase::Pending, vec![]))
+        .await
+        .unwrap();
+    let settings = RuntimeSettings {
+        resync_seconds: 1,
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(controllers::run(
+        store.clone(),
+        Arc::new(Metrics::new()),
+        settings,
+        shutdown.clone(),
+        ready_tx,
+    ));
+    ready_rx.wait_for(|r| *r).await.unwrap();
+    let badge =
+        |s: &cc_ci::store::SledStore| s.get::<RecipeSpec>("a").unwrap().unwrap().status.badge;
+    eventually("badge running", || {
+        badge(&store).as_deref() == Some("running")
+    })
+    .await;
+
+    let mut r = store.get::<TestRunSpec>("a-1").unwrap().unwrap();
+    r.status.phase = RunPhase::Succeeded;
+    store.replace_status(r).await.unwrap();
+    eventually("badge passing", || {
+        badge(&store).as_deref() == Some("passing")
+    })
+    .await;
+
+    let rv = store
+        .get::<RecipeSpec>("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .resource_version;
+    sleep(Duration::from_millis(2500)).await;
+    let after = store
+        .get::<RecipeSpec>("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .resource_version;
+    assert_eq!(rv, after, "resync passes rewrote an unchanged status");
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
