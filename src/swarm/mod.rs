@@ -5,6 +5,7 @@
 //! [`StackSpec`] → [`apply`] / [`remove`] / [`converge`] against the Docker Engine API (bollard).
 
 pub mod compose;
+pub mod convert;
 pub mod env;
 
 use std::collections::BTreeMap;
