@@ -1,6 +1,17 @@
 //! Loading compose files the way `docker stack deploy` does: parse each file (YAML merge keys
 //! supported), interpolate, normalize short forms, merge overlays in `COMPOSE_FILE` order, then
 //! deserialize into the typed [`ComposeFile`] while reporting every key it does not know.
+//!
+//! Deliberate differences from docker/cli's loader (everything else follows it):
+//! - no JSON-schema validation: unknown keys are warnings (docker/cli rejects them), and a few
+//!   loose spellings docker/cli's schema refuses are accepted (`cpus: 0.5` as a number,
+//!   `tmpfs.size: 16M`, numeric strings for port `target`/`published`, `init: "${X}"`);
+//! - unset variables are reported as warnings (docker/cli substitutes `""` silently);
+//! - `healthcheck.test` is replaced by an overlay (docker/cli appends the two lists);
+//! - files with different `version:` values are not rejected;
+//! - the single-letter Windows drive rule of short volume specs (`c:/x`) is not applied;
+//! - look-ups (`environment: [FOO]`, `~` in bind paths) use the given environment, not the
+//!   process environment — the same thing abra does with an app's `.env`.
 
 mod interpolate;
 mod merge;
