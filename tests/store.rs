@@ -430,3 +430,20 @@ async fn export_then_import_round_trips_records() {
         "{bad:?}"
     );
 }
+
+#[tokio::test]
+async fn a_store_whose_data_file_is_garbage_is_corrupt_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = open(&dir);
+        store.create(recipe("r")).await.unwrap();
+    }
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 31 + 7) as u8).collect();
+    std::fs::write(path.join("db"), junk).unwrap();
+    for _ in 0..2 {
+        let err = SledStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("unreadable"), "{err}");
+    }
+}

@@ -288,22 +288,41 @@ impl SledStore {
     }
 }
 
+/// A file next to sled's, written once the store has been initialised. sled opens a store whose
+/// files are garbage as an *empty* database, so "the marker exists but the schema key is gone"
+/// is how such damage is told apart from a new store.
+const MARKER_FILE: &str = "CC-CI-STORE";
+
 fn check_schema(meta: &sled::Tree, dir: &Path) -> Result<(), StoreError> {
     let corrupt = |message: String| StoreError::Corrupt {
         path: dir.display().to_string(),
         message,
     };
+    let marker = dir.join(MARKER_FILE);
+    let write_marker = || {
+        std::fs::write(
+            &marker,
+            format!("cc-ci record store, schema version {SCHEMA_VERSION}\n"),
+        )
+        .map_err(|e| StoreError::Backend(format!("cannot write {}: {e}", marker.display())))
+    };
     match meta.get(SCHEMA_KEY).map_err(backend)? {
+        None if marker.exists() => Err(corrupt(
+            "its data files are unreadable (sled found an empty database where cc-ci had \
+             stored records); restore it from an export with `cc-ci store import`"
+                .into(),
+        )),
         None => {
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
                 .map_err(backend)?;
             meta.flush().map_err(backend)?;
-            Ok(())
+            write_marker()
         }
         Some(v) => {
             let text = String::from_utf8_lossy(&v);
             match text.parse::<u32>() {
-                Ok(SCHEMA_VERSION) => Ok(()),
+                Ok(SCHEMA_VERSION) if marker.exists() => Ok(()),
+                Ok(SCHEMA_VERSION) => write_marker(),
                 Ok(n) if n > SCHEMA_VERSION => Err(corrupt(format!(
                     "its schema version is {n}, newer than the version {SCHEMA_VERSION} this \
                      cc-ci understands; run a newer cc-ci or import an export"
