@@ -13,8 +13,8 @@
 //! are in memory); durability comes after it, from the shared flush in `commit.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sled::Transactional;
 use tokio::sync::broadcast;
@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) path: PathBuf,
     records: Vec<sled::Tree>,
+    /// Record count per kind, counted on first use and then kept by the write path.
+    counts: Vec<OnceLock<AtomicUsize>>,
     pub(crate) history: History,
     write_lock: Mutex<()>,
     /// Every version `≤` this is committed (visible to reads).
@@ -205,6 +207,7 @@ impl SledStore {
                 db,
                 path: dir.to_path_buf(),
                 records,
+                counts: Kind::ALL.iter().map(|_| OnceLock::new()).collect(),
                 history,
                 write_lock: Mutex::new(()),
                 last_committed: AtomicU64::new(base),
@@ -223,9 +226,17 @@ impl SledStore {
         self.inner.db.size_on_disk().map_err(backend)
     }
 
-    /// Number of records of `kind` (walks the kind's keys).
+    /// Number of records of `kind` (walks the kind's keys on the first call only).
     pub fn count(&self, kind: Kind) -> usize {
-        self.inner.tree(kind).len()
+        let inner = &self.inner;
+        let slot = &inner.counts[kind_index(kind)];
+        if let Some(n) = slot.get() {
+            return n.load(Ordering::Acquire);
+        }
+        // Counted under the write lock so no write slips between the walk and the counter.
+        let _guard = inner.lock_writes();
+        slot.get_or_init(|| AtomicUsize::new(inner.tree(kind).len()))
+            .load(Ordering::Acquire)
     }
 
     /// Flushes everything written so far to disk (blocking).
@@ -347,10 +358,19 @@ pub(crate) fn decode<S: Spec>(name: &[u8], bytes: &[u8]) -> Result<Object<S>, St
     })
 }
 
+fn kind_index(kind: Kind) -> usize {
+    Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
 impl Inner {
     pub(crate) fn tree(&self, kind: Kind) -> &sled::Tree {
-        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        &self.records[i]
+        &self.records[kind_index(kind)]
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn get<S: Spec>(&self, name: &str) -> Result<Option<Object<S>>, StoreError> {
@@ -383,15 +403,13 @@ impl Inner {
         name: &str,
         decide: impl FnOnce(Option<Object<S>>) -> Result<Decision<S>, StoreError>,
     ) -> Result<(Decision<S>, u64), StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.lock_writes();
         let tree = self.tree(S::KIND);
         let current = match tree.get(name).map_err(backend)? {
             Some(v) => Some(decode::<S>(name.as_bytes(), &v)?),
             None => None,
         };
+        let existed = current.is_some();
         let decision = decide(current)?;
         let (mut obj, deleted) = match decision {
             Decision::Keep(obj) => {
@@ -405,7 +423,7 @@ impl Inner {
         };
         let rv = self.db.generate_id().map_err(backend)?;
         obj.metadata.resource_version = rv.to_string();
-        let json = serde_json::to_vec(&obj).map_err(backend)?;
+        let json = sled::IVec::from(serde_json::to_vec(&obj).map_err(backend)?);
         let event_value = History::encode(S::KIND, deleted, &json);
         let hist_key = super::history::key(rv);
         (tree, self.history.tree())
@@ -413,7 +431,7 @@ impl Inner {
                 if deleted {
                     t.remove(name.as_bytes())?;
                 } else {
-                    t.insert(name.as_bytes(), json.as_slice())?;
+                    t.insert(name.as_bytes(), json.clone())?;
                 }
                 h.insert(&hist_key, event_value.as_slice())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
@@ -421,13 +439,20 @@ impl Inner {
             .map_err(|e| StoreError::Backend(format!("writing {} {name:?}: {e:?}", S::KIND)))?;
         self.last_committed.store(rv, Ordering::Release);
         self.history.note_write();
+        if let Some(count) = self.counts[kind_index(S::KIND)].get() {
+            if deleted && existed {
+                count.fetch_sub(1, Ordering::AcqRel);
+            } else if !deleted && !existed {
+                count.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         // No receivers is fine: nobody watches.
         let _ = self.live.send(Arc::new(Event {
             rv,
             kind: S::KIND,
             name: name.to_string(),
             deleted,
-            json: json.into(),
+            json,
         }));
         let applied = if deleted {
             Decision::Remove(obj)
