@@ -15,14 +15,16 @@
 pub mod bench;
 mod commit;
 mod history;
+mod open;
 mod ops;
 mod selector;
 mod sled_store;
 mod transfer;
 mod watch;
 
+pub use open::SCHEMA_VERSION;
 pub use selector::LabelSelector;
-pub use sled_store::{RawRecord, SCHEMA_VERSION, SledStore, StoreOptions};
+pub use sled_store::{RawRecord, SledStore, StoreOptions};
 pub use transfer::{ImportSummary, TransferError, export, import};
 
 use std::future::Future;
