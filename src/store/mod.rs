@@ -11,6 +11,14 @@
 //! - `generation` bumps only when `spec` changes; `replace_status` never touches spec or metadata.
 //! - `delete` of a record with finalizers only sets `deletionTimestamp`; the record disappears
 //!   when a later `replace` leaves `finalizers` empty.
+//! - A `replace`/`replace_status` that changes nothing writes nothing: no new
+//!   `resourceVersion`, no watch event (the current record is returned).
+//!
+//! # Beyond the trait
+//! [`SledStore`] also offers raw reads for the API ([`SledStore::list_raw`],
+//! [`SledStore::get_raw`]: stored JSON without decoding), [`SledStore::count`],
+//! [`SledStore::approximate_size`], [`SledStore::flush`] and
+//! [`SledStore::latest_resource_version`]; [`export`]/[`import`] do backups.
 
 pub mod bench;
 mod commit;
