@@ -31,7 +31,7 @@ pub struct RawArgs {
     pub token: Option<String>,
     /// File holding the bearer token for writes [default: ./.cc-ci/api-token if it exists].
     #[arg(long, global = true, env = "CCCTL_TOKEN_FILE")]
-    pub token_file: Option<PathBuf>,
+    pub token_file: Option<String>,
     /// Timeout of each request, in seconds (not applied to watches).
     #[arg(long, global = true, default_value_t = 30)]
     pub request_timeout: u64,
@@ -250,7 +250,10 @@ impl RawArgs {
             (Some(t), _) if !t.trim().is_empty() => {
                 (Some(Token(t.trim().to_string())), TokenSource::Value)
             }
-            (_, Some(path)) => (Some(read_token_file(&path)?), TokenSource::File(path)),
+            (_, Some(path)) if !path.is_empty() => {
+                let path = PathBuf::from(path);
+                (Some(read_token_file(&path)?), TokenSource::File(path))
+            }
             _ => {
                 let default = PathBuf::from(DEFAULT_TOKEN_FILE);
                 if default.is_file() {

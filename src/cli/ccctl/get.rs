@@ -224,11 +224,19 @@ pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow:
                                 initial.push(S::cells(&obj, wide, Utc::now()));
                             }
                             (None, false) => initial_values.push(value),
-                            (Some(w), true) => {
+                            (Some(_), true) => {
                                 let obj: Object<S> = serde_json::from_value(value)?;
+                                let mut cells = S::cells(&obj, wide, Utc::now());
+                                if ev.event == "delete" {
+                                    mark_deleted::<S>(&mut cells, wide);
+                                }
+                                let w = widths.as_mut().expect("matched Some");
+                                for (w, c) in w.iter_mut().zip(&cells) {
+                                    *w = (*w).max(c.chars().count());
+                                }
                                 let stdout = std::io::stdout();
                                 let mut out = stdout.lock();
-                                write_row(&mut out, &S::cells(&obj, wide, Utc::now()), w)?;
+                                write_row(&mut out, &cells, w)?;
                                 out.flush()?;
                             }
                             (Some(_), false) => {
@@ -260,6 +268,13 @@ pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow:
             );
         }
         tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(retries))).await;
+    }
+}
+
+/// Shows a deleted record's row with `Deleted` in its PHASE column.
+fn mark_deleted<S: Columns>(cells: &mut [String], wide: bool) {
+    if let Some(i) = S::headers(wide).iter().position(|h| *h == "PHASE") {
+        cells[i] = "Deleted".to_string();
     }
 }
 
