@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::api::{AppDeploymentSpec, Kind, ProxyDeploymentSpec, RecipeSpec, TestRunSpec};
+use crate::api::Kind;
 use args::{Command, Config, RawArgs};
 use client::{ApiError, Client};
 
@@ -137,10 +137,11 @@ pub async fn main() -> anyhow::Result<ExitCode> {
 macro_rules! for_kind {
     ($kind:expr, $func:ident ( $($arg:expr),* )) => {
         match $kind {
-            Kind::Recipe => $func::<RecipeSpec>($($arg),*).await,
-            Kind::TestRun => $func::<TestRunSpec>($($arg),*).await,
-            Kind::ProxyDeployment => $func::<ProxyDeploymentSpec>($($arg),*).await,
-            Kind::AppDeployment => $func::<AppDeploymentSpec>($($arg),*).await,
+            Kind::Recipe => $func::<columns::RecipeRow>($($arg),*).await,
+            Kind::TestRun => $func::<columns::RunRow>($($arg),*).await,
+            Kind::ProxyDeployment | Kind::AppDeployment => {
+                $func::<columns::DeploymentRow>($($arg),*).await
+            }
         }
     };
 }

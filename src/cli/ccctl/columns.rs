@@ -1,25 +1,26 @@
-//! Which columns `ccctl get` shows for each kind, and how a record fills them.
+//! Which columns `ccctl get` shows for each kind, and the light row types that decode only those
+//! fields from the server's JSON (fast over long lists, tolerant of fields this ccctl does not know).
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::table::{age, human_duration};
-use crate::api::{
-    AppDeploymentSpec, DeploymentStatus, Object, ProxyDeploymentSpec, RecipeSpec, Spec, StageKind,
-    TestRunSpec,
-};
 
-/// A record kind that can be shown as a table row.
-pub trait Columns: Spec {
+/// A row type of one kind: its headers and how a decoded record fills them.
+pub trait Columns: DeserializeOwned {
     /// Column headers; `wide` appends more.
     fn headers(wide: bool) -> Vec<&'static str>;
     /// The cells of one record, in header order.
-    fn cells(obj: &Object<Self>, wide: bool, now: DateTime<Utc>) -> Vec<String>;
+    fn cells(&self, wide: bool, now: DateTime<Utc>) -> Vec<String>;
 }
 
 const NONE: &str = "-";
 
-fn or_none(s: Option<impl ToString>) -> String {
-    s.map(|v| v.to_string()).unwrap_or_else(|| NONE.to_string())
+fn or_none<T: ToString>(s: &Option<T>) -> String {
+    s.as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| NONE.to_string())
 }
 
 fn or_none_str(s: &str) -> String {
@@ -39,20 +40,62 @@ pub fn short_ref(r: &str) -> String {
     }
 }
 
-fn stage_list(stages: &[StageKind]) -> String {
-    let names: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
-    names.join(",")
+/// The metadata fields tables use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RowMeta {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.resourceVersion`.
+    pub resource_version: String,
+    /// `metadata.creationTimestamp`.
+    pub creation_timestamp: Option<DateTime<Utc>>,
+    /// Present when deletion was requested.
+    pub deletion_timestamp: Option<IgnoredAny>,
 }
 
-fn phase_of<S: Spec>(obj: &Object<S>, phase: String) -> String {
-    if obj.is_deleting() {
-        "Terminating".to_string()
-    } else {
-        phase
+impl RowMeta {
+    fn phase(&self, phase: String) -> String {
+        if self.deletion_timestamp.is_some() {
+            "Terminating".to_string()
+        } else {
+            phase
+        }
     }
 }
 
-impl Columns for RecipeSpec {
+/// A `Recipe` as its table row sees it.
+#[derive(Debug, Deserialize)]
+pub struct RecipeRow {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: RowMeta,
+    #[serde(default)]
+    spec: RecipeRowSpec,
+    #[serde(default)]
+    status: RecipeRowStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RecipeRowSpec {
+    git: String,
+    forge_repo: Option<String>,
+    default_branch: Option<String>,
+    stages: Option<Vec<String>>,
+    suspended: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RecipeRowStatus {
+    last_run: Option<String>,
+    last_run_phase: Option<String>,
+    badge: Option<String>,
+    level: Option<u64>,
+}
+
+impl Columns for RecipeRow {
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec!["NAME", "GIT", "LAST RUN", "PHASE", "BADGE", "AGE"];
         if wide {
@@ -61,23 +104,22 @@ impl Columns for RecipeSpec {
         h
     }
 
-    fn cells(obj: &Object<Self>, wide: bool, now: DateTime<Utc>) -> Vec<String> {
-        let (spec, status) = (&obj.spec, &obj.status);
-        let phase = or_none(status.last_run_phase.map(|p| p.as_str()));
+    fn cells(&self, wide: bool, now: DateTime<Utc>) -> Vec<String> {
+        let (meta, spec, status) = (&self.metadata, &self.spec, &self.status);
         let mut c = vec![
-            obj.metadata.name.clone(),
+            meta.name.clone(),
             spec.git.clone(),
-            or_none(status.last_run.as_deref()),
-            phase_of(obj, phase),
-            or_none(status.badge.as_deref()),
-            age(obj.metadata.creation_timestamp, now),
+            or_none(&status.last_run),
+            meta.phase(or_none(&status.last_run_phase)),
+            or_none(&status.badge),
+            age(meta.creation_timestamp, now),
         ];
         if wide {
             c.extend([
-                or_none(status.level),
-                or_none(spec.forge_repo.as_deref()),
-                spec.default_branch.clone(),
-                stage_list(&spec.stages),
+                or_none(&status.level),
+                or_none(&spec.forge_repo),
+                or_none(&spec.default_branch),
+                or_none(&spec.stages.as_ref().map(|s| s.join(","))),
                 spec.suspended.to_string(),
             ]);
         }
@@ -85,7 +127,61 @@ impl Columns for RecipeSpec {
     }
 }
 
-impl Columns for TestRunSpec {
+/// A `TestRun` as its table row sees it.
+#[derive(Debug, Deserialize)]
+pub struct RunRow {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: RowMeta,
+    #[serde(default)]
+    spec: RunRowSpec,
+    #[serde(default)]
+    status: RunRowStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RunRowSpec {
+    recipe: String,
+    #[serde(rename = "ref")]
+    git_ref: String,
+    pr: Option<u64>,
+    source: RunRowSource,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RunRowSource {
+    requester: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RunRowStatus {
+    phase: Option<String>,
+    queue_position: Option<u64>,
+    commit: Option<String>,
+    app: Option<RunRowApp>,
+    stages: Vec<RunRowStage>,
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+    message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RunRowApp {
+    domain: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RunRowStage {
+    stage: String,
+    phase: Option<String>,
+}
+
+impl Columns for RunRow {
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec![
             "NAME", "RECIPE", "REF", "PR", "PHASE", "QUEUE", "STAGES", "AGE",
@@ -96,138 +192,136 @@ impl Columns for TestRunSpec {
         h
     }
 
-    fn cells(obj: &Object<Self>, wide: bool, now: DateTime<Utc>) -> Vec<String> {
-        let (spec, status) = (&obj.spec, &obj.status);
+    fn cells(&self, wide: bool, now: DateTime<Utc>) -> Vec<String> {
+        let (meta, spec, status) = (&self.metadata, &self.spec, &self.status);
         let stages = if status.stages.is_empty() {
             NONE.to_string()
         } else {
             let parts: Vec<String> = status
                 .stages
                 .iter()
-                .map(|s| format!("{}:{:?}", s.stage.as_str(), s.phase))
+                .map(|s| format!("{}:{}", s.stage, s.phase.as_deref().unwrap_or("Pending")))
                 .collect();
             parts.join(" ")
         };
+        let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
         let mut c = vec![
-            obj.metadata.name.clone(),
+            meta.name.clone(),
             spec.recipe.clone(),
             short_ref(&spec.git_ref),
-            or_none(spec.pr),
-            phase_of(obj, status.phase.as_str().to_string()),
-            or_none(status.queue_position),
+            or_none(&spec.pr),
+            meta.phase(phase),
+            or_none(&status.queue_position),
             stages,
-            age(obj.metadata.creation_timestamp, now),
+            age(meta.creation_timestamp, now),
         ];
         if wide {
             let duration = status
                 .started
                 .map(|s| human_duration(status.finished.unwrap_or(now) - s));
             c.extend([
-                or_none(status.commit.as_deref().map(short_ref)),
-                or_none(spec.source.requester.as_deref()),
-                or_none(status.app.as_ref().map(|a| a.domain.as_str())),
-                or_none(duration),
-                or_none_str(&status.message),
+                or_none(&status.commit.as_deref().map(short_ref)),
+                or_none(&spec.source.requester),
+                or_none(&status.app.as_ref().map(|a| a.domain.clone())),
+                or_none(&duration),
+                or_none_str(status.message.lines().next().unwrap_or("")),
             ]);
         }
         c
     }
 }
 
-fn deployment_headers(wide: bool) -> Vec<&'static str> {
-    let mut h = vec!["NAME", "VERSION", "DOMAIN", "PHASE", "AGE"];
-    if wide {
-        h.extend(["READY", "OBSERVED", "GIT", "MESSAGE"]);
-    }
-    h
+/// A `ProxyDeployment` or `AppDeployment` as its table row sees it.
+#[derive(Debug, Deserialize)]
+pub struct DeploymentRow {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: RowMeta,
+    #[serde(default)]
+    spec: DeploymentRowSpec,
+    #[serde(default)]
+    status: DeploymentRowStatus,
 }
 
-fn deployment_cells<S: Spec<Status = DeploymentStatus>>(
-    obj: &Object<S>,
-    (git, version, domain): (&str, &str, &str),
-    wide: bool,
-    now: DateTime<Utc>,
-) -> Vec<String> {
-    let status = &obj.status;
-    let mut c = vec![
-        obj.metadata.name.clone(),
-        version.to_string(),
-        domain.to_string(),
-        phase_of(obj, format!("{:?}", status.phase)),
-        age(obj.metadata.creation_timestamp, now),
-    ];
-    if wide {
-        c.extend([
-            format!("{}/{}", status.services_ready, status.services_total),
-            or_none(status.observed_version.as_deref()),
-            git.to_string(),
-            or_none_str(&status.message),
-        ]);
-    }
-    c
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct DeploymentRowSpec {
+    git: String,
+    version: String,
+    domain: String,
 }
 
-impl Columns for ProxyDeploymentSpec {
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct DeploymentRowStatus {
+    phase: Option<String>,
+    observed_version: Option<String>,
+    services_ready: u64,
+    services_total: u64,
+    message: String,
+}
+
+impl Columns for DeploymentRow {
     fn headers(wide: bool) -> Vec<&'static str> {
-        deployment_headers(wide)
+        let mut h = vec!["NAME", "VERSION", "DOMAIN", "PHASE", "AGE"];
+        if wide {
+            h.extend(["READY", "OBSERVED", "GIT", "MESSAGE"]);
+        }
+        h
     }
 
-    fn cells(obj: &Object<Self>, wide: bool, now: DateTime<Utc>) -> Vec<String> {
-        let s = &obj.spec;
-        deployment_cells(obj, (&s.git, &s.version, &s.domain), wide, now)
-    }
-}
-
-impl Columns for AppDeploymentSpec {
-    fn headers(wide: bool) -> Vec<&'static str> {
-        deployment_headers(wide)
-    }
-
-    fn cells(obj: &Object<Self>, wide: bool, now: DateTime<Utc>) -> Vec<String> {
-        let s = &obj.spec;
-        deployment_cells(obj, (&s.git, &s.version, &s.domain), wide, now)
+    fn cells(&self, wide: bool, now: DateTime<Utc>) -> Vec<String> {
+        let (meta, spec, status) = (&self.metadata, &self.spec, &self.status);
+        let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+        let mut c = vec![
+            meta.name.clone(),
+            spec.version.clone(),
+            spec.domain.clone(),
+            meta.phase(phase),
+            age(meta.creation_timestamp, now),
+        ];
+        if wide {
+            c.extend([
+                format!("{}/{}", status.services_ready, status.services_total),
+                or_none(&status.observed_version),
+                spec.git.clone(),
+                or_none_str(status.message.lines().next().unwrap_or("")),
+            ]);
+        }
+        c
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{StagePhase, StageStatus, TestRun};
     use chrono::TimeDelta;
+    use serde_json::json;
 
-    fn run() -> TestRun {
-        let spec: TestRunSpec = serde_json::from_value(serde_json::json!({
-            "recipe": "hedgedoc",
-            "ref": "0123456789abcdef0123456789abcdef01234567",
-            "pr": 12
+    fn run(extra_meta: serde_json::Value, status: serde_json::Value) -> RunRow {
+        let created = (Utc::now() - TimeDelta::seconds(300)).to_rfc3339();
+        let mut meta = json!({"name": "hedgedoc-pr12-c7", "creationTimestamp": created});
+        meta.as_object_mut()
+            .unwrap()
+            .extend(extra_meta.as_object().unwrap().clone());
+        serde_json::from_value(json!({
+            "apiVersion": "cc-ci/v1alpha1", "kind": "TestRun", "metadata": meta,
+            "spec": {"recipe": "hedgedoc", "ref": "0123456789abcdef0123456789abcdef01234567",
+                "pr": 12, "someFutureField": true},
+            "status": status
         }))
-        .unwrap();
-        let mut run = TestRun::new("hedgedoc-pr12-c7", spec);
-        run.metadata.creation_timestamp = Some(Utc::now() - TimeDelta::seconds(300));
-        run
+        .unwrap()
     }
 
     #[test]
     fn run_rows_show_short_ref_pr_and_stage_phases() {
-        let mut r = run();
-        r.status.queue_position = Some(2);
-        for (stage, phase) in [
-            (StageKind::Install, StagePhase::Passed),
-            (StageKind::Upgrade, StagePhase::Running),
-        ] {
-            r.status.stages.push(StageStatus {
-                stage,
-                phase,
-                steps: vec![],
-                tests: Default::default(),
-                failing_tests: vec![],
-                artifacts: vec![],
-                message: String::new(),
-                started: None,
-                finished: None,
-            });
-        }
-        let cells = TestRunSpec::cells(&r, false, Utc::now());
+        let r = run(
+            json!({}),
+            json!({"phase": "Pending", "queuePosition": 2, "stages": [
+                {"stage": "install", "phase": "Passed", "steps": [{"name": "deploy"}]},
+                {"stage": "upgrade", "phase": "Running"}]}),
+        );
+        let cells = r.cells(false, Utc::now());
         assert_eq!(
             cells,
             [
@@ -241,18 +335,37 @@ mod tests {
                 "5m"
             ]
         );
-        assert_eq!(TestRunSpec::headers(false).len(), cells.len());
-        assert_eq!(
-            TestRunSpec::headers(true).len(),
-            TestRunSpec::cells(&r, true, Utc::now()).len()
-        );
+        assert_eq!(RunRow::headers(false).len(), cells.len());
+        assert_eq!(RunRow::headers(true).len(), r.cells(true, Utc::now()).len());
     }
 
     #[test]
     fn deleting_records_show_terminating() {
-        let mut r = run();
-        r.metadata.deletion_timestamp = Some(Utc::now());
-        assert_eq!(TestRunSpec::cells(&r, false, Utc::now())[4], "Terminating");
+        let r = run(
+            json!({"deletionTimestamp": "2025-01-01T00:00:00Z"}),
+            json!({}),
+        );
+        assert_eq!(r.cells(false, Utc::now())[4], "Terminating");
+    }
+
+    #[test]
+    fn recipe_and_deployment_rows_fill_every_header() {
+        let rc: RecipeRow = serde_json::from_value(json!({"metadata": {"name": "a"},
+            "spec": {"git": "g", "stages": ["install"]},
+            "status": {"lastRun": "a-pr1-c2", "lastRunPhase": "Failed", "badge": "failing"}}))
+        .unwrap();
+        let cells = rc.cells(true, Utc::now());
+        assert_eq!(cells.len(), RecipeRow::headers(true).len());
+        assert_eq!(&cells[..5], ["a", "g", "a-pr1-c2", "Failed", "failing"]);
+        assert_eq!(cells[6], "-");
+        let pd: DeploymentRow = serde_json::from_value(json!({"metadata": {"name": "traefik"},
+            "spec": {"git": "g", "version": "1.0.0", "domain": "ci.example.org"},
+            "status": {"phase": "Ready", "servicesReady": 1, "servicesTotal": 2}}))
+        .unwrap();
+        let cells = pd.cells(true, Utc::now());
+        assert_eq!(cells.len(), DeploymentRow::headers(true).len());
+        assert_eq!(&cells[..4], ["traefik", "1.0.0", "ci.example.org", "Ready"]);
+        assert_eq!(cells[5], "1/2");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::client::{ApiError, Client};
 use super::columns::Columns;
 use super::sse::SseParser;
 use super::table::{Table, write_row};
-use crate::api::{Kind, Object};
+use crate::api::Kind;
 
 /// What `get` was asked for.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct GetRequest<'a> {
 #[serde(bound = "")]
 struct List<S: Columns> {
     #[serde(default)]
-    items: Vec<Object<S>>,
+    items: Vec<S>,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +122,7 @@ pub async fn get<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::R
         }
         (Output::Table | Output::Wide, name) => {
             let wide = req.output == Output::Wide;
-            let items: Vec<Object<S>> = if name.is_some() {
+            let items: Vec<S> = if name.is_some() {
                 vec![decode(&body, "get")?]
             } else {
                 decode::<List<S>>(&body, "list")?.items
@@ -135,7 +135,7 @@ pub async fn get<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::R
             let now = Utc::now();
             let mut table = Table::new(S::headers(wide));
             for item in &items {
-                table.push(S::cells(item, wide, now));
+                table.push(item.cells(wide, now));
             }
             table.write_to(&mut out, true)?;
         }
@@ -220,13 +220,13 @@ pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow:
                         let table_mode = matches!(req.output, Output::Table | Output::Wide);
                         match (&widths, table_mode) {
                             (None, true) => {
-                                let obj: Object<S> = serde_json::from_value(value)?;
-                                initial.push(S::cells(&obj, wide, Utc::now()));
+                                let obj: S = serde_json::from_value(value)?;
+                                initial.push(obj.cells(wide, Utc::now()));
                             }
                             (None, false) => initial_values.push(value),
                             (Some(_), true) => {
-                                let obj: Object<S> = serde_json::from_value(value)?;
-                                let mut cells = S::cells(&obj, wide, Utc::now());
+                                let obj: S = serde_json::from_value(value)?;
+                                let mut cells = obj.cells(wide, Utc::now());
                                 if ev.event == "delete" {
                                     mark_deleted::<S>(&mut cells, wide);
                                 }
