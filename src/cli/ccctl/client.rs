@@ -108,7 +108,11 @@ impl std::fmt::Display for ApiError {
         };
         write!(f, "Error from server ({reason}): {}", self.message)?;
         for c in &self.causes {
-            write!(f, "\n  {}: {}", c.field, c.message)?;
+            // Servers often repeat the causes in the message; list only what is not there yet.
+            let line = format!("{}: {}", c.field, c.message);
+            if !self.message.contains(&line) {
+                write!(f, "\n  {line}")?;
+            }
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
@@ -317,6 +321,9 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("Error from server (Invalid): Recipe \"x\" is invalid"));
         assert!(text.contains("\n  spec.git: must not be empty"), "{text}");
+        let repeated = br#"{"code":422,"reason":"Invalid","message":"x is invalid: spec.git: must not be empty","details":{"causes":[{"field":"spec.git","message":"must not be empty"}]}}"#;
+        let text = ApiError::from_response(422, repeated).to_string();
+        assert_eq!(text.matches("spec.git").count(), 1, "{text}");
     }
 
     #[test]
