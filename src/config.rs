@@ -7,11 +7,16 @@
 //! token_file = "/run/secrets/cc-ci-token"
 //! manifests = "/etc/cc-ci/manifests"
 //! log_format = "json"
+//!
+//! [runtime]
+//! resync_seconds = 300
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::runtime::RuntimeSettings;
 
 /// How log lines are written to stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -43,6 +48,8 @@ pub struct Config {
     pub insecure_no_auth: bool,
     /// Largest accepted request body in bytes. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Controller runtime tunables (`[runtime]` table).
+    pub runtime: RuntimeSettings,
 }
 
 impl Default for Config {
@@ -55,6 +62,7 @@ impl Default for Config {
             log_format: LogFormat::Human,
             insecure_no_auth: false,
             max_body_bytes: crate::http::DEFAULT_BODY_LIMIT,
+            runtime: RuntimeSettings::default(),
         }
     }
 }
@@ -131,7 +139,7 @@ mod tests {
     #[test]
     fn set_keys_override_defaults() {
         let c = Config::parse(
-            "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\nstate_dir = \"/srv\"",
+            "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\nstate_dir = \"/srv\"\n[runtime]\nconcurrency = 9",
             Path::new("c.toml"),
         )
         .unwrap();
@@ -139,6 +147,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.token_file(), PathBuf::from("/srv/api-token"));
         assert_eq!(c.max_body_bytes, crate::http::DEFAULT_BODY_LIMIT);
+        assert_eq!(c.runtime.concurrency, 9);
     }
 
     #[test]

@@ -5,9 +5,12 @@ pub mod manifests;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat};
@@ -90,7 +93,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let store_dir = config.store_dir();
     let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir)).await??;
     let auth = write_auth(&config)?;
-    let metrics = Metrics::new();
+    let metrics = Arc::new(Metrics::new());
     let mut state = AppState::new(store.clone(), metrics.clone(), auth);
     state.shutdown = shutdown.clone();
     state.body_limit = config.max_body_bytes;
@@ -118,15 +121,34 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         }
     }
 
-    // controllers: started here — `crate::controllers::run(store, metrics, settings, shutdown)`
-    // once it exists; mark ready only after their initial sync.
-    let _ = &metrics;
+    // controllers: started here
+    let (controllers_ready, mut controllers_ready_rx) = watch::channel(false);
+    let controllers = tokio::spawn(crate::controllers::run(
+        store.clone(),
+        metrics.clone(),
+        config.runtime.clone(),
+        shutdown.clone(),
+        controllers_ready,
+    ));
 
-    ready.store(true, std::sync::atomic::Ordering::Release);
-    tracing::info!("ready");
+    tokio::select! {
+        listed = controllers_ready_rx.wait_for(|r| *r) => {
+            if listed.is_ok() {
+                ready.store(true, Ordering::Release);
+                tracing::info!("ready");
+            } else {
+                tracing::error!("the controllers stopped before they were ready; shutting down");
+                shutdown.cancel();
+            }
+        }
+        () = shutdown.cancelled() => {}
+    }
     shutdown.cancelled().await;
     tracing::info!("shutting down");
-    server.await?.context("the HTTP server failed")?;
+    let served = server.await;
+    let controlled = controllers.await;
+    served?.context("the HTTP server failed")?;
+    controlled?.context("the controllers failed")?;
     drop(store);
     tracing::info!("stopped");
     Ok(())

@@ -7,6 +7,7 @@
 mod auth;
 mod decode;
 mod error;
+mod observe;
 mod ops;
 mod records;
 mod watch;
@@ -14,6 +15,7 @@ mod watch;
 pub use auth::WriteAuth;
 pub use decode::{Purpose, decode_object};
 pub use error::{ApiError, Details, Reason};
+pub use observe::HttpMetrics;
 pub use records::{ListParams, list_body};
 
 use std::sync::Arc;
@@ -83,7 +85,7 @@ pub struct AppState<St> {
     /// The record store.
     pub store: St,
     /// The metrics `/metrics` encodes.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// How writes are authorised.
     pub auth: WriteAuth,
     /// `/readyz` answers 200 once this is true.
@@ -96,7 +98,7 @@ pub struct AppState<St> {
 
 impl<St: ApiStore> AppState<St> {
     /// A state with a fresh not-ready flag, a fresh shutdown token and the default body limit.
-    pub fn new(store: St, metrics: Metrics, auth: WriteAuth) -> Self {
+    pub fn new(store: St, metrics: Arc<Metrics>, auth: WriteAuth) -> Self {
         Self {
             store,
             metrics,
@@ -144,13 +146,21 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
         state.auth.clone(),
         auth::require_token_for_writes,
     ));
+    let http_metrics = HttpMetrics::register(&state.metrics.registry);
     Router::new()
         .merge(api)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<St>))
         .route("/metrics", get(ops::metrics::<St>))
         .route("/api/v1/version", get(ops::version))
+        .route_layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            observe::record,
+        ))
         .fallback(ops::not_found)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
+
+#[cfg(test)]
+mod tests;
