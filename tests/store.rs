@@ -101,6 +101,15 @@ async fn store_list_filters_by_label_and_sorts_by_name() {
     );
     assert_eq!(store.count(Kind::Recipe), 3);
     assert_eq!(store.count(Kind::TestRun), 0);
+    store.create(recipe("extra")).await.unwrap();
+    assert_eq!(store.count(Kind::Recipe), 4, "the count follows creates");
+    store.delete::<RecipeSpec>("alpha").await.unwrap();
+    store.replace(recipe("zeta")).await.unwrap();
+    assert_eq!(
+        store.count(Kind::Recipe),
+        3,
+        "the count follows deletes, not updates"
+    );
     assert!(
         store
             .list::<TestRunSpec>(&LabelSelector::everything())
