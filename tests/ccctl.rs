@@ -193,7 +193,24 @@ fn the_examples_directory_applies_cleanly() {
     );
     let again = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
     assert!(again.lines().all(|l| l.ends_with(" unchanged")), "{again}");
-    assert!(env.ok(&["get", "recipes"]).starts_with("NAME"));
+    // Every applied record is listed by `get <kind> -o name` and has a row in the table.
+    for line in out.lines() {
+        let object = line.strip_suffix(" created").unwrap();
+        let (kind, name) = object.split_once('/').unwrap();
+        let names = env.ok(&["get", kind, "-o", "name"]);
+        assert!(
+            names.lines().any(|l| l == object),
+            "{object} not in\n{names}"
+        );
+        let table = env.ok(&["get", kind]);
+        assert!(table.starts_with("NAME "), "{table}");
+        assert!(
+            table.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} not in\n{table}"
+        );
+    }
+    let runs = env.ok(&["get", "runs"]);
+    assert!(runs.lines().count() >= 2, "{runs}");
 }
 
 #[test]
