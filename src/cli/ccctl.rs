@@ -11,6 +11,7 @@ pub mod get;
 pub mod manifest;
 pub mod sse;
 pub mod table;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -165,7 +166,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 selector: selector.as_deref(),
                 ignore_not_found,
             };
-            use get::{get, watch as watch_fn};
+            use get::get;
+            use watch::watch as watch_fn;
             if watch {
                 for_kind!(kind, watch_fn(&client, &req))
             } else {

@@ -1,19 +1,16 @@
 //! `ccctl get`: one record or a list as a table, JSON, YAML or names; `-w` streams changes.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Context;
 use chrono::Utc;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::Output;
 use super::client::{ApiError, Client};
 use super::columns::Columns;
-use super::sse::SseParser;
-use super::table::{Table, write_row};
+use super::table::Table;
 use crate::api::Kind;
 
 /// What `get` was asked for.
@@ -46,8 +43,6 @@ struct NameOnly {
 #[derive(Deserialize)]
 struct NameMeta {
     name: String,
-    #[serde(default, rename = "resourceVersion")]
-    resource_version: String,
 }
 
 #[derive(Deserialize)]
@@ -144,141 +139,15 @@ pub async fn get<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::R
     Ok(())
 }
 
-/// Runs `get -w`: prints the current records, then every change until interrupted.
-///
-/// Rows are printed once the initial listing is complete (aligned together), then one per change.
-/// After a dropped connection the watch resumes from the last seen resourceVersion; a record is
-/// printed again only when its resourceVersion changed.
-pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::Result<()> {
-    let kind = req.kind;
-    let wide = req.output == Output::Wide;
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut widths: Option<Vec<usize>> = None;
-    let mut initial = Table::new(S::headers(wide));
-    let mut last_rv: Option<String> = None;
-    let mut initial_values: Vec<Value> = Vec::new();
-    let mut retries = 0u32;
-    loop {
-        let resp = client.watch(kind, req.selector, last_rv.as_deref()).await?;
-        let mut parser = SseParser::default();
-        let event_stream = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if !event_stream {
-            anyhow::bail!(
-                "{} does not answer watches with an event stream",
-                client.base()
-            );
-        }
-        let mut stream = resp.bytes_stream();
-        'stream: loop {
-            let chunk = match stream.next().await {
-                Some(Ok(c)) => c,
-                Some(Err(_)) | None => break,
-            };
-            retries = 0;
-            for ev in parser.feed(&chunk) {
-                match ev.event.as_str() {
-                    "init" => {}
-                    "init-done" if widths.is_none() => {
-                        let stdout = std::io::stdout();
-                        let mut out = stdout.lock();
-                        if matches!(req.output, Output::Table | Output::Wide) {
-                            if initial.is_empty() {
-                                eprintln!("No resources found yet; watching.");
-                            }
-                            widths = Some(initial.write_to(&mut out, true)?);
-                        } else {
-                            for v in initial_values.drain(..) {
-                                print_value(&mut out, kind, &v, req.output)?;
-                            }
-                            widths = Some(Vec::new());
-                        }
-                        out.flush()?;
-                    }
-                    "apply" | "delete" => {
-                        let value: Value =
-                            serde_json::from_str(&ev.data).context("decoding a watch event")?;
-                        let meta: NameOnly = serde_json::from_value(value.clone())
-                            .context("decoding a watch event")?;
-                        if let Some(id) = ev.id.clone().filter(|i| !i.is_empty()) {
-                            last_rv = Some(id);
-                        } else if !meta.metadata.resource_version.is_empty() {
-                            last_rv = Some(meta.metadata.resource_version.clone());
-                        }
-                        if req.name.is_some_and(|n| n != meta.metadata.name) {
-                            continue;
-                        }
-                        let key = meta.metadata.name.clone();
-                        let rv_key = format!("{}:{}", ev.event, meta.metadata.resource_version);
-                        if seen.get(&key) == Some(&rv_key) {
-                            continue;
-                        }
-                        seen.insert(key, rv_key);
-                        let table_mode = matches!(req.output, Output::Table | Output::Wide);
-                        match (&widths, table_mode) {
-                            (None, true) => {
-                                let obj: S = serde_json::from_value(value)?;
-                                initial.push(obj.cells(wide, Utc::now()));
-                            }
-                            (None, false) => initial_values.push(value),
-                            (Some(_), true) => {
-                                let obj: S = serde_json::from_value(value)?;
-                                let mut cells = obj.cells(wide, Utc::now());
-                                if ev.event == "delete" {
-                                    mark_deleted::<S>(&mut cells, wide);
-                                }
-                                let w = widths.as_mut().expect("matched Some");
-                                for (w, c) in w.iter_mut().zip(&cells) {
-                                    *w = (*w).max(c.chars().count());
-                                }
-                                let stdout = std::io::stdout();
-                                let mut out = stdout.lock();
-                                write_row(&mut out, &cells, w)?;
-                                out.flush()?;
-                            }
-                            (Some(_), false) => {
-                                let stdout = std::io::stdout();
-                                let mut out = stdout.lock();
-                                print_value(&mut out, kind, &value, req.output)?;
-                                out.flush()?;
-                            }
-                        }
-                    }
-                    "error" => {
-                        let err: ApiError = serde_json::from_str(&ev.data).unwrap_or_default();
-                        if err.reason == "Expired" || err.code == 410 {
-                            last_rv = None;
-                            retries = 0;
-                            break 'stream;
-                        }
-                        return Err(err.into());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        retries += 1;
-        if retries > 5 {
-            anyhow::bail!(
-                "the watch stream from {} keeps ending; giving up",
-                client.base()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(retries))).await;
-    }
-}
-
 /// Shows a deleted record's row with `Deleted` in its PHASE column.
-fn mark_deleted<S: Columns>(cells: &mut [String], wide: bool) {
+pub(super) fn mark_deleted<S: Columns>(cells: &mut [String], wide: bool) {
     if let Some(i) = S::headers(wide).iter().position(|h| *h == "PHASE") {
         cells[i] = "Deleted".to_string();
     }
 }
 
-fn print_value(
+/// Prints one object of a watch in a non-table format.
+pub(super) fn print_value(
     out: &mut impl Write,
     kind: Kind,
     value: &Value,
