@@ -482,3 +482,17 @@ async fn sigterm_stops_the_server_gracefully_even_with_open_watches() {
         "the watch ends with the server"
     );
 }
+
+/// The API benchmarks against the serve binary (`CCCI_BENCH_BIN`, default: this build's).
+/// Run with `cargo nextest run --run-ignored only serve::api_benchmarks --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark; slow"]
+async fn api_benchmarks() {
+    let bin =
+        std::env::var("CCCI_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cc-ci").into());
+    let dir = tempfile::tempdir().unwrap();
+    let lines = cc_ci::http::bench::run_all(Path::new(&bin), dir.path())
+        .await
+        .unwrap();
+    assert!(lines.len() >= 3, "{lines:?}");
+}

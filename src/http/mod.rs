@@ -5,6 +5,7 @@
 //! `docs/api.md` (errors are [`ApiError`] JSON bodies).
 
 mod auth;
+pub mod bench;
 mod decode;
 mod error;
 mod observe;
