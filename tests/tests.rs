@@ -1,5 +1,9 @@
 //! The one integration-test binary: each module covers one surface against real sled, HTTP and Swarm.
 
+mod api;
+mod ccctl;
 mod runtime;
+mod schema;
+mod serve;
 mod store;
 mod support;

@@ -1,6 +1,6 @@
 //! The `ccctl` binary: a kubectl-style client of the cc-ci API.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     match cc_ci::cli::ccctl::main().await {
         Ok(code) => code,

@@ -1,1 +1,167 @@
 //! The HTTP surface: the records API, watch streams, health and metrics endpoints.
+//!
+//! [`router`] builds the whole [`axum::Router`]; every record kind gets the same generic handlers
+//! (see `records.rs`), routed under `/api/v1/{plural}`. The wire contract is in
+//! `docs/api.md` (errors are [`ApiError`] JSON bodies).
+
+mod auth;
+pub mod bench;
+mod decode;
+mod error;
+mod observe;
+mod ops;
+mod records;
+mod watch;
+
+pub use auth::WriteAuth;
+pub use decode::{Purpose, decode_object};
+pub use error::{ApiError, Details, Reason};
+pub use observe::HttpMetrics;
+pub use records::{ListParams, list_body};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::routing::{get, put};
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{AppDeploymentSpec, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec};
+use crate::metrics::Metrics;
+use crate::store::{LabelSelector, SledStore, Store, StoreError};
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A [`Store`] the API can serve from. The defaults go through the typed [`Store`] methods;
+/// a store that keeps records as JSON overrides them to serve its bytes without re-encoding.
+pub trait ApiStore: Store {
+    /// The newest committed `resourceVersion`, if the store can tell.
+    fn latest_resource_version(&self) -> Option<u64> {
+        None
+    }
+
+    /// The JSON of each record of kind `S` matching `selector`, sorted by name.
+    fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {
+        self.list::<S>(selector)?
+            .iter()
+            .map(|o| encode(o).map(Bytes::from))
+            .collect()
+    }
+
+    /// The JSON of one record.
+    fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        self.get::<S>(name)?
+            .map(|o| encode(&o).map(Bytes::from))
+            .transpose()
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
+}
+
+impl ApiStore for SledStore {
+    fn latest_resource_version(&self) -> Option<u64> {
+        Some(SledStore::latest_resource_version(self))
+    }
+
+    fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {
+        Ok(self
+            .list_raw(S::KIND, selector)?
+            .into_iter()
+            .map(|r| r.into_bytes())
+            .collect())
+    }
+
+    fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.get_raw(S::KIND, name)?.map(|r| r.into_bytes()))
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState<St> {
+    /// The record store.
+    pub store: St,
+    /// The metrics `/metrics` encodes.
+    pub metrics: Arc<Metrics>,
+    /// How writes are authorised.
+    pub auth: WriteAuth,
+    /// `/readyz` answers 200 once this is true.
+    pub ready: Arc<AtomicBool>,
+    /// Cancelled on shutdown; ends open watch streams so the server can stop.
+    pub shutdown: CancellationToken,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl<St: ApiStore> AppState<St> {
+    /// A state with a fresh not-ready flag, a fresh shutdown token and the default body limit.
+    pub fn new(store: St, metrics: Arc<Metrics>, auth: WriteAuth) -> Self {
+        Self {
+            store,
+            metrics,
+            auth,
+            ready: Arc::new(AtomicBool::new(false)),
+            shutdown: CancellationToken::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Marks the server ready (or not) for `/readyz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
+
+fn kind_routes<S: Spec, St: ApiStore>(router: Router<AppState<St>>) -> Router<AppState<St>> {
+    let base = format!("/api/v1/{}", S::KIND.plural());
+    router
+        .route(
+            &base,
+            get(records::list::<S, St>).post(records::create::<S, St>),
+        )
+        .route(
+            &format!("{base}/{{name}}"),
+            get(records::get::<S, St>)
+                .put(records::replace::<S, St>)
+                .delete(records::delete::<S, St>),
+        )
+        .route(
+            &format!("{base}/{{name}}/status"),
+            put(records::replace_status::<S, St>),
+        )
+}
+
+/// The whole HTTP API: records of every kind, `/healthz`, `/readyz`, `/metrics`,
+/// `/api/v1/version`. Writes are checked against `state.auth`.
+pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
+    let mut api = Router::new();
+    api = kind_routes::<RecipeSpec, St>(api);
+    api = kind_routes::<TestRunSpec, St>(api);
+    api = kind_routes::<ProxyDeploymentSpec, St>(api);
+    api = kind_routes::<AppDeploymentSpec, St>(api);
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.auth.clone(),
+        auth::require_token_for_writes,
+    ));
+    let http_metrics = HttpMetrics::register(&state.metrics.registry);
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<St>))
+        .route("/metrics", get(ops::metrics::<St>))
+        .route("/api/v1/version", get(ops::version))
+        .route_layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            observe::record,
+        ))
+        .fallback(ops::not_found)
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+#[cfg(test)]
+mod tests;

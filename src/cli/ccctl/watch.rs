@@ -1,0 +1,208 @@
+//! `ccctl get -w`: follows a watch's server-sent events and prints the records as they change,
+//! resuming after dropped connections.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::args::Output;
+use super::client::{ApiError, Client};
+use super::columns::{Columns, RowMeta};
+use super::get::{GetRequest, mark_deleted, print_value};
+use super::sse::{SseEvent, SseParser};
+use super::table::{Table, write_row};
+
+/// How often in a row a watch may end without delivering anything before ccctl gives up.
+const MAX_RECONNECTS: u32 = 5;
+
+/// What a watch has shown so far, and how to show the next record.
+struct WatchView<'a, S: Columns> {
+    req: &'a GetRequest<'a>,
+    wide: bool,
+    table_mode: bool,
+    /// Until the initial listing is complete: its rows (table) or objects (other formats).
+    initial: Option<(Table, Vec<Value>)>,
+    /// Column widths of the printed table; they only grow.
+    widths: Vec<usize>,
+    /// Per name, the last `event:resourceVersion` printed, so a resumed watch repeats nothing.
+    seen: HashMap<String, String>,
+    /// The resourceVersion to resume from.
+    last_rv: Option<String>,
+    _rows: PhantomData<S>,
+}
+
+/// What to do after a message.
+enum Next {
+    Continue,
+    /// The server expired our resourceVersion: start over from a fresh listing.
+    Restart,
+}
+
+impl<'a, S: Columns> WatchView<'a, S> {
+    fn new(req: &'a GetRequest<'a>) -> Self {
+        let wide = req.output == Output::Wide;
+        Self {
+            req,
+            wide,
+            table_mode: matches!(req.output, Output::Table | Output::Wide),
+            initial: Some((Table::new(S::headers(wide)), Vec::new())),
+            widths: Vec::new(),
+            seen: HashMap::new(),
+            last_rv: None,
+            _rows: PhantomData,
+        }
+    }
+
+    fn handle(&mut self, ev: SseEvent) -> anyhow::Result<Next> {
+        match ev.event.as_str() {
+            "init-done" => self.initial_done()?,
+            "apply" | "delete" => self.record(&ev)?,
+            "error" => {
+                let err: ApiError = serde_json::from_str(&ev.data).unwrap_or_default();
+                if err.reason == "Expired" || err.code == 410 {
+                    self.last_rv = None;
+                    return Ok(Next::Restart);
+                }
+                return Err(err.into());
+            }
+            _ => {}
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Prints the initial listing (aligned as one table) once it is complete.
+    fn initial_done(&mut self) -> anyhow::Result<()> {
+        let Some((table, values)) = self.initial.take() else {
+            return Ok(());
+        };
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if self.table_mode {
+            if table.is_empty() {
+                eprintln!("No resources found yet; watching.");
+            }
+            self.widths = table.write_to(&mut out, true)?;
+        } else {
+            for v in &values {
+                print_value(&mut out, self.req.kind, v, self.req.output)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    fn record(&mut self, ev: &SseEvent) -> anyhow::Result<()> {
+        let value: Value = serde_json::from_str(&ev.data).context("decoding a watch event")?;
+        let meta: RowMeta =
+            serde_json::from_value(value["metadata"].clone()).context("decoding a watch event")?;
+        match ev.id.as_deref().filter(|i| !i.is_empty()) {
+            Some(id) => self.last_rv = Some(id.to_string()),
+            None if !meta.resource_version.is_empty() => {
+                self.last_rv = Some(meta.resource_version.clone())
+            }
+            None => {}
+        }
+        if self.req.name.is_some_and(|n| n != meta.name) {
+            return Ok(());
+        }
+        let version = format!("{}:{}", ev.event, meta.resource_version);
+        if self.seen.get(&meta.name) == Some(&version) {
+            return Ok(());
+        }
+        self.seen.insert(meta.name, version);
+
+        let mut cells = None;
+        if self.table_mode {
+            let row: S = serde_json::from_value(value.clone())?;
+            let mut c = row.cells(self.wide, Utc::now());
+            if ev.event == "delete" {
+                mark_deleted::<S>(&mut c, self.wide);
+            }
+            cells = Some(c);
+        }
+        if let Some((table, values)) = &mut self.initial {
+            match cells {
+                Some(c) => table.push(c),
+                None => values.push(value),
+            }
+            return Ok(());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        match cells {
+            Some(c) => {
+                for (w, cell) in self.widths.iter_mut().zip(&c) {
+                    *w = (*w).max(cell.chars().count());
+                }
+                write_row(&mut out, &c, &self.widths)?;
+            }
+            None => print_value(&mut out, self.req.kind, &value, self.req.output)?,
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Runs `get -w`: prints the current records, then every change until interrupted.
+///
+/// Rows are printed once the initial listing is complete (aligned together), then one per change;
+/// rows of deleted records show PHASE `Deleted`. After a dropped connection the watch resumes from
+/// the last seen resourceVersion, and a record is printed again only when its resourceVersion
+/// changed. An `Expired` answer restarts from a fresh listing.
+pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::Result<()> {
+    let mut view = WatchView::<S>::new(req);
+    let mut idle_reconnects = 0u32;
+    loop {
+        let resp = match client
+            .watch(req.kind, req.selector, view.last_rv.as_deref())
+            .await
+        {
+            Ok(resp) => resp,
+            // A server restarting: keep trying within the reconnect budget.
+            Err(e) if idle_reconnects > 0 && e.downcast_ref::<ApiError>().is_none() => {
+                idle_reconnects += 1;
+                if idle_reconnects > MAX_RECONNECTS {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(idle_reconnects))).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let event_stream = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !event_stream {
+            anyhow::bail!(
+                "{} does not answer watches with an event stream",
+                client.base()
+            );
+        }
+        let mut parser = SseParser::default();
+        let mut stream = resp.bytes_stream();
+        'stream: while let Some(Ok(chunk)) = stream.next().await {
+            idle_reconnects = 0;
+            for ev in parser.feed(&chunk) {
+                if let Next::Restart = view.handle(ev)? {
+                    break 'stream;
+                }
+            }
+        }
+        idle_reconnects += 1;
+        if idle_reconnects > MAX_RECONNECTS {
+            anyhow::bail!(
+                "the watch stream from {} keeps ending; giving up",
+                client.base()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(idle_reconnects))).await;
+    }
+}
