@@ -1,3 +1,4 @@
 //! The one integration-test binary: each module covers one surface against real sled, HTTP and Swarm.
 
 mod support;
+mod swarm;
