@@ -2,8 +2,10 @@
 
 mod api;
 mod ccctl;
+mod conformance;
 mod runtime;
 mod schema;
 mod serve;
 mod store;
 mod support;
+mod swarm;
