@@ -1,3 +1,5 @@
 //! The one integration-test binary: each module covers one surface against real sled, HTTP and Swarm.
 
+mod fixture_repo;
+mod recipe;
 mod support;

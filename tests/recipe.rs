@@ -1,0 +1,177 @@
+//! Recipe sources, versions, app configuration, secrets and redaction against real git
+//! repositories built from the fixture recipes.
+
+use std::time::Duration;
+
+use cc_ci::recipe::source::{self, FetchOptions, SourceError};
+use cc_ci::recipe::version::{head_version, previous_version};
+
+use crate::fixture_repo::{FixtureRepo, git};
+
+fn opts() -> FetchOptions {
+    FetchOptions {
+        depth: Some(1),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+#[tokio::test]
+async fn fetch_at_a_sha_checks_out_that_commit_with_every_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let old = repo.commit_of("1.0.0+1.0").to_string();
+
+    let checkout = source::fetch(&repo.url(), &old, &tmp.path().join("ws"), &opts())
+        .await
+        .unwrap();
+
+    assert_eq!(checkout.head, old);
+    assert_eq!(git(&checkout.dir, &["rev-parse", "HEAD"]), old);
+    let compose = std::fs::read_to_string(checkout.dir.join("compose.yml")).unwrap();
+    assert!(
+        compose.contains("static-web:1.0"),
+        "old compose checked out"
+    );
+    let mut tags: Vec<_> = checkout
+        .tags
+        .iter()
+        .map(|t| (t.name.clone(), t.commit.clone()))
+        .collect();
+    tags.sort();
+    let mut expected = repo.versions.clone();
+    expected.sort();
+    assert_eq!(tags, expected, "annotated tags are peeled to their commit");
+    assert_eq!(
+        head_version(&checkout.tags, &checkout.head).unwrap().tag(),
+        "1.0.0+1.0"
+    );
+    assert_eq!(
+        previous_version(&checkout.tags, &checkout.head, None).unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn fetch_of_a_pull_request_ref_gets_the_pr_head_and_picks_the_latest_release_to_upgrade_from()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("webapp-pg", &tmp.path().join("origin"));
+    let pr_sha = repo.open_pull_request(7, |dir| {
+        std::fs::write(dir.join("CHANGED"), "a change under review\n").unwrap();
+    });
+
+    let checkout = source::fetch(
+        &repo.url(),
+        "refs/pull/7/head",
+        &tmp.path().join("ws"),
+        &opts(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(checkout.head, pr_sha);
+    assert!(checkout.dir.join("CHANGED").exists());
+    assert!(head_version(&checkout.tags, &checkout.head).is_none());
+    let previous = previous_version(&checkout.tags, &checkout.head, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(previous.tag(), "1.1.0+0.2");
+    let named = previous_version(&checkout.tags, &checkout.head, Some("1.0.0+0.1")).unwrap();
+    assert_eq!(named.unwrap().tag(), "1.0.0+0.1");
+
+    // The previous version is checked out beside the head, sharing objects.
+    let old = checkout
+        .worktree(
+            previous.tag(),
+            &tmp.path().join("previous"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(old.head, repo.commit_of("1.1.0+0.2"));
+    assert!(!old.dir.join("CHANGED").exists());
+    assert!(old.dir.join("compose.yml").exists());
+}
+
+#[tokio::test]
+async fn fetch_of_a_sha_only_reachable_from_a_pull_request_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let pr_sha = repo.open_pull_request(3, |dir| {
+        std::fs::write(dir.join("CHANGED"), "x\n").unwrap();
+    });
+    for (i, wanted) in [pr_sha.clone(), pr_sha[..10].to_string()]
+        .iter()
+        .enumerate()
+    {
+        let ws = tmp.path().join(format!("ws{i}"));
+        let checkout = source::fetch(&repo.url(), wanted, &ws, &opts())
+            .await
+            .unwrap();
+        assert_eq!(checkout.head, pr_sha, "fetching {wanted}");
+    }
+}
+
+#[tokio::test]
+async fn fetch_by_branch_and_tag_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let main = source::fetch(&repo.url(), "main", &tmp.path().join("a"), &opts())
+        .await
+        .unwrap();
+    assert_eq!(main.head, repo.commit_of("1.1.0+1.1"));
+    let tag = source::fetch(&repo.url(), "1.0.0+1.0", &tmp.path().join("b"), &opts())
+        .await
+        .unwrap();
+    assert_eq!(tag.head, repo.commit_of("1.0.0+1.0"));
+}
+
+#[tokio::test]
+async fn fetch_failures_are_typed_and_never_show_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+
+    let missing = source::fetch(
+        &repo.url(),
+        "refs/pull/99/head",
+        &tmp.path().join("a"),
+        &opts(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(missing, SourceError::RefNotFound { .. }),
+        "{missing}"
+    );
+
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let unknown = source::fetch(&repo.url(), sha, &tmp.path().join("b"), &opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, SourceError::RefNotFound { .. }),
+        "{unknown}"
+    );
+
+    // Nothing listens on port 9: the error carries git's stderr, without the password.
+    let url = "http://ci-bot:hunter2-very-secret@127.0.0.1:9/recipe.git";
+    let err = source::fetch(url, "main", &tmp.path().join("c"), &opts())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Git { .. }), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("127.0.0.1"),
+        "git's own message is kept: {text}"
+    );
+
+    // Workspaces are never shared: fetching into a used one is refused.
+    let used = tmp.path().join("a-used-one");
+    std::fs::create_dir_all(&used).unwrap();
+    std::fs::write(used.join("file"), "x").unwrap();
+    let err = source::fetch(&repo.url(), "main", &used, &opts())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::WorkspaceNotEmpty(_)), "{err}");
+}
