@@ -1,8 +1,13 @@
 //! Recipe sources, versions, app configuration, secrets and redaction against real git
 //! repositories built from the fixture recipes.
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use cc_ci::recipe::app::{self, AppParams, run_domain};
+use cc_ci::recipe::redact::Redactor;
+use cc_ci::recipe::secrets::SecretFile;
 use cc_ci::recipe::source::{self, FetchOptions, SourceError};
 use cc_ci::recipe::version::{head_version, previous_version};
 
@@ -174,4 +179,129 @@ async fn fetch_failures_are_typed_and_never_show_credentials() {
         .await
         .unwrap_err();
     assert!(matches!(err, SourceError::WorkspaceNotEmpty(_)), "{err}");
+}
+
+fn params(recipe: &str, version: &str, domain: &str) -> AppParams {
+    AppParams {
+        recipe: recipe.into(),
+        version: version.into(),
+        domain: domain.into(),
+        stack: None,
+        overrides: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_webapp_fixture_is_configured_like_abra_app_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("webapp-pg", &tmp.path().join("origin"));
+    let head = source::fetch(&repo.url(), "main", &tmp.path().join("ws"), &opts())
+        .await
+        .unwrap();
+    let version = head_version(&head.tags, &head.head).unwrap();
+    let domain = run_domain("webapp-pg", Some(4), &head.head, 0, "ci.example.org");
+    let mut p = params("webapp-pg", version.tag(), &domain);
+    p.overrides.insert("TIMEOUT".into(), "300".into());
+
+    let app = app::load(&head.dir, &p).unwrap();
+
+    assert_eq!(app.stack, domain.replace('.', "_"));
+    assert_eq!(app.env.get("DOMAIN"), Some(domain.as_str()));
+    assert_eq!(app.env.get("STACK_NAME"), Some(app.stack.as_str()));
+    assert_eq!(app.env.get("TYPE"), Some("webapp-pg:1.1.0+0.2"));
+    assert_eq!(app.env.get("LETS_ENCRYPT_ENV"), Some(""));
+    assert_eq!(
+        app.env.get("PG_BACKUP_VERSION"),
+        Some("v2"),
+        "abra.sh export merged"
+    );
+    assert_eq!(
+        app.env.get("TIMEOUT"),
+        Some("300"),
+        "Recipe override applied"
+    );
+    assert_eq!(app.compose_files, ["compose.yml"]);
+    let names: Vec<String> = app
+        .secrets
+        .iter()
+        .map(|s| s.swarm_name(&app.stack))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("{}_app_key_v1", app.stack),
+            format!("{}_db_password_v1", app.stack)
+        ]
+    );
+    assert_eq!(app.secrets[0].length, Some(48));
+    assert_eq!(app.secrets[1].length, None, "db_password is a passphrase");
+}
+
+#[tokio::test]
+async fn upgrading_keeps_old_secrets_and_generates_only_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("webapp-pg", &tmp.path().join("origin"));
+    let head = source::fetch(&repo.url(), "main", &tmp.path().join("ws"), &opts())
+        .await
+        .unwrap();
+    let previous = previous_version(&head.tags, &head.head, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(previous.tag(), "1.0.0+0.1");
+    let old_dir = head
+        .worktree(
+            previous.tag(),
+            &tmp.path().join("prev"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let domain = run_domain("webapp-pg", Some(9), &head.head, 0, "ci.example.org");
+
+    let old = app::load(&old_dir.dir, &params("webapp-pg", previous.tag(), &domain)).unwrap();
+    assert_eq!(old.env.get("PG_BACKUP_VERSION"), Some("v1"));
+    let mut p = params("webapp-pg", "1.1.0+0.2", &domain);
+    p.stack = Some(old.stack.clone());
+    let new = app::load(&head.dir, &p).unwrap();
+    assert_eq!(new.stack, old.stack, "the stack stays across stages");
+
+    let redactor = Redactor::new();
+    let file_path = tmp.path().join("state/runs/r1/secrets.json");
+    let mut file = SecretFile::open(&file_path).unwrap();
+    let before = file.ensure(&old.stack, &old.secrets, &redactor).unwrap();
+    assert_eq!(before.len(), 1);
+    drop(file);
+    let mut file = SecretFile::open(&file_path).unwrap();
+    let after = file.ensure(&new.stack, &new.secrets, &redactor).unwrap();
+    assert_eq!(after.len(), 2);
+    let db = after.iter().find(|s| s.name == "db_password").unwrap();
+    assert_eq!(db.value, before[0].value, "kept across the upgrade");
+    let mode = std::fs::metadata(&file_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let log = format!("connecting with {} and key {}", db.value, after[0].value);
+    assert_eq!(redactor.redact(&log), "connecting with *** and key ***");
+}
+
+#[tokio::test]
+async fn the_static_site_fixture_has_no_secrets_and_a_templated_config_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let head = source::fetch(&repo.url(), "main", &tmp.path().join("ws"), &opts())
+        .await
+        .unwrap();
+    let domain = run_domain("static-site", None, &head.head, 1, "ci.example.org");
+    let app = app::load(&head.dir, &params("static-site", "1.1.0+1.1", &domain)).unwrap();
+    assert!(app.secrets.is_empty());
+    assert_eq!(app.env.get("SITE_FOOTER_VERSION"), Some("v1"));
+    assert_eq!(app.env.get("SITE_TITLE"), Some("A static site"));
+    assert_eq!(
+        app.compose_files,
+        ["compose.yml"],
+        "the listing overlay is commented out"
+    );
+    let labels = app::app_labels(&app.stack, "static-site", "1.1.0+1.1");
+    assert_eq!(
+        labels[&format!("coop-cloud.{}.version", app.stack)],
+        "1.1.0+1.1"
+    );
 }

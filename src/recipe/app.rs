@@ -224,8 +224,9 @@ pub struct AppParams {
     pub version: String,
     /// The run's domain ([`run_domain`]).
     pub domain: String,
-    /// The run's stack name ([`stack_name`]).
-    pub stack: String,
+    /// The run's stack name once chosen ([`stack_name`]); `None` on a run's first
+    /// configuration, when [`load`] picks it from the domain and the recipe's object names.
+    pub stack: Option<String>,
     /// The Recipe's env overrides.
     pub overrides: BTreeMap<String, String>,
 }
@@ -259,11 +260,16 @@ impl AppParams {
 
     /// Completes the parsed, rewritten sample: `abra.sh` exports merged over it, then
     /// `STACK_NAME`, then the overrides again so they win over `abra.sh`.
-    pub fn finish(&self, mut env: AppEnv, abra_sh_exports: &[(String, String)]) -> AppEnv {
+    pub fn finish(
+        &self,
+        mut env: AppEnv,
+        abra_sh_exports: &[(String, String)],
+        stack: &str,
+    ) -> AppEnv {
         for (k, v) in abra_sh_exports {
             env.set(k, v.clone());
         }
-        env.set("STACK_NAME", self.stack.clone());
+        env.set("STACK_NAME", stack);
         for (k, v) in &self.overrides {
             env.set(k, v.clone());
         }
@@ -280,6 +286,19 @@ pub fn app_labels(stack: &str, recipe: &str, version: &str) -> BTreeMap<String, 
         (format!("coop-cloud.{stack}.recipe"), recipe.to_string()),
         (format!("coop-cloud.{stack}.chaos"), "false".to_string()),
     ])
+}
+
+mod load;
+pub use load::{App, AppError, load, object_name_suffixes};
+
+impl From<&crate::swarm::env::EnvFile> for AppEnv {
+    fn from(file: &crate::swarm::env::EnvFile) -> AppEnv {
+        AppEnv::from_vars(file.entries.iter().map(|e| AppVar {
+            key: e.key.clone(),
+            value: e.value.clone(),
+            modifiers: e.modifiers.clone(),
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ fn the_sample_is_rewritten_in_place_keeping_modifiers_and_comments() {
         recipe: "webapp-pg".into(),
         version: "1.1.0+0.2".into(),
         domain: "w-pr1-abc.ci.test".into(),
-        stack: "w-pr1-abc_ci_test".into(),
+        stack: None,
         overrides: BTreeMap::from([
             ("SECRET_DB_PASSWORD_VERSION".into(), "v2".into()),
             ("EXTRA".into(), "it's $literal".into()),
@@ -94,7 +94,7 @@ fn samples_using_recipe_instead_of_type_keep_that_key() {
         recipe: "gitea".into(),
         version: "abc1234".into(),
         domain: "d".into(),
-        stack: "d".into(),
+        stack: None,
         overrides: BTreeMap::new(),
     };
     let text = rewrite_sample(sample, &params.sample_assignments(sample));
@@ -116,7 +116,7 @@ fn abra_sh_exports_then_stack_then_overrides_win() {
         recipe: "r".into(),
         version: "1.0.0".into(),
         domain: "d.test".into(),
-        stack: "d_test".into(),
+        stack: None,
         overrides: BTreeMap::from([("PG_BACKUP_VERSION".into(), "v9".into())]),
     };
     let env = AppEnv::from_vars([var("DOMAIN", "d.test"), var("CONFIG_VERSION", "v1")]);
@@ -125,7 +125,7 @@ fn abra_sh_exports_then_stack_then_overrides_win() {
         ("PG_BACKUP_VERSION".to_string(), "v1".to_string()),
         ("STACK_NAME".to_string(), "from-abra-sh".to_string()),
     ];
-    let env = params.finish(env, &exports);
+    let env = params.finish(env, &exports, "d_test");
     assert_eq!(env.get("CONFIG_VERSION"), Some("v2"));
     assert_eq!(env.get("PG_BACKUP_VERSION"), Some("v9"));
     assert_eq!(env.get("STACK_NAME"), Some("d_test"));
@@ -171,4 +171,19 @@ fn repeated_keys_keep_the_last_value() {
     let env = AppEnv::from_vars([var("A", "1"), var("B", "2"), var("A", "3")]);
     assert_eq!(env.get("A"), Some("3"));
     assert_eq!(env.vars().len(), 2);
+}
+
+#[test]
+fn object_name_suffixes_substitute_versions_and_skip_labels() {
+    let compose = "secrets:\n  db:\n    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}\n\
+                   configs:\n  c:\n    name: ${STACK_NAME}_conf_${CONF_VERSION}\n\
+                   labels:\n  - traefik.http.routers.${STACK_NAME}.rule=Host(`x`)\n";
+    let env = AppEnv::from_vars([
+        var("SECRET_DB_PASSWORD_VERSION", "v3"),
+        var("CONF_VERSION", "v12"),
+    ]);
+    assert_eq!(
+        object_name_suffixes(&[compose], &env),
+        ["_conf_v12", "_db_password_v3"]
+    );
 }
