@@ -2,4 +2,6 @@
 
 mod fixture_repo;
 mod recipe;
+mod runtime;
+mod store;
 mod support;

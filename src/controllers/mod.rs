@@ -1,1 +1,105 @@
-//! Reconcilers: one file per record kind or concern, each built on the [`crate::runtime`].
+//! Reconcilers: one file per record kind or concern, each built on the [`crate::runtime`], and
+//! [`run`], which starts them all for `cc-ci serve`.
+//!
+//! # Starting the controllers and readiness
+//! ```ignore
+//! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
+//! let controllers = tokio::spawn(cc_ci::controllers::run(
+//!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
+//! ));
+//! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
+//! // their first full list. It never turns back to false.
+//! shutdown.cancel();          // on SIGTERM
+//! controllers.await??;        // returns after in-flight reconciles drained (grace period)
+//! ```
+
+pub mod recipe_status;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::runtime::RuntimeSettings;
+use crate::store::Store;
+
+/// A started controller: its tasks and the signals that turn `true` once its caches are listed.
+#[derive(Debug)]
+pub struct Started {
+    /// The controller's name.
+    pub name: &'static str,
+    /// One signal per cache the controller reads.
+    pub ready: Vec<watch::Receiver<bool>>,
+    /// Its tasks; they end after `shutdown` is cancelled.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Why [`run`] ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A controller task panicked.
+    #[error("controller {controller} panicked: {message}")]
+    Panicked {
+        /// Which controller.
+        controller: &'static str,
+        /// The panic, as far as it can be told.
+        message: String,
+    },
+}
+
+/// Starts every controller (today: [`recipe_status`]) on `store`, and runs them until
+/// `shutdown` is cancelled; then lets in-flight reconciles finish (within
+/// `settings.shutdown_grace_seconds`) and returns.
+///
+/// `ready` is set to `true` once every controller's caches have their first full list (the
+/// `/readyz` signal); it is never set back to `false`. If `shutdown` comes first it stays `false`.
+pub async fn run<S: Store>(
+    store: S,
+    metrics: Arc<Metrics>,
+    settings: RuntimeSettings,
+    shutdown: CancellationToken,
+    ready: watch::Sender<bool>,
+) -> Result<(), RunError> {
+    let started = vec![recipe_status::start(
+        &store,
+        metrics,
+        settings,
+        shutdown.clone(),
+    )];
+    let mut signals: Vec<watch::Receiver<bool>> =
+        started.iter().flat_map(|s| s.ready.clone()).collect();
+    let readiness = tokio::spawn(async move {
+        let all = async {
+            for s in &mut signals {
+                // A dropped sender means its controller ended; shutdown follows.
+                if s.wait_for(|r| *r).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            listed = all => if listed {
+                tracing::info!("every controller has listed its records; ready");
+                ready.send_replace(true);
+            }
+        }
+    });
+    let mut result = Ok(());
+    for s in started {
+        for task in s.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(controller = s.name, error = %e, "controller task failed");
+                result = Err(RunError::Panicked {
+                    controller: s.name,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    readiness.abort();
+    result
+}

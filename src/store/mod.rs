@@ -12,11 +12,18 @@
 //! - `delete` of a record with finalizers only sets `deletionTimestamp`; the record disappears
 //!   when a later `replace` leaves `finalizers` empty.
 
+pub mod bench;
+mod commit;
+mod history;
+mod ops;
 mod selector;
 mod sled_store;
+mod transfer;
+mod watch;
 
 pub use selector::LabelSelector;
-pub use sled_store::SledStore;
+pub use sled_store::{RawRecord, SCHEMA_VERSION, SledStore, StoreOptions};
+pub use transfer::{ImportSummary, TransferError, export, import};
 
 use std::future::Future;
 

@@ -4,6 +4,8 @@
 //! Pipeline: [`env`] files → [`compose`] loading, overlays and interpolation → [`convert`] into a
 //! [`StackSpec`] → [`apply`] / [`remove`] / [`converge`] against the Docker Engine API (bollard).
 
+pub mod compose;
+pub mod convert;
 pub mod env;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,143 @@
+//! Watch streams, kube-style: subscribe to live events first, then list (or replay history),
+//! then pass on live events the list or replay did not already cover.
+//!
+//! # Guarantees
+//! - `watch(None)`: `Init`, one `InitApply` per record (sorted by name), `InitDone`, then every
+//!   later change exactly once, in `resourceVersion` order.
+//! - `watch(Some(rv))`: the retained history after `rv` as `Apply`/`Delete` (no `Init`), then
+//!   live events; [`StoreError::Expired`] when history after `rv` was trimmed. History is on
+//!   disk, so this works across restarts.
+//! - A watcher that falls behind the live channel re-lists (`Init`…`InitDone` again) instead of
+//!   silently losing events.
+//!
+//! # Deduplication
+//! A list is not a snapshot: writes may land while it runs. Before listing we note `low`, the
+//! newest committed version (everything `≤ low` is in the list); after it, `high`. Live events
+//! `≤ low` are skipped; events in `(low, high]` are skipped only when the list already showed
+//! that object at that version or later.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::history::Event;
+use super::sled_store::{Inner, decode};
+use super::{LabelSelector, StoreError, WatchEvent};
+use crate::api::Spec;
+
+/// What the last list showed, to drop live events it already covered.
+struct Listed {
+    /// Newest committed version before the list began.
+    low: u64,
+    /// Newest committed version after it ended.
+    high: u64,
+    /// Version of each listed object.
+    versions: HashMap<String, u64>,
+}
+
+impl Listed {
+    /// Whether the list (or replay) already reflected `ev`.
+    fn covers(&mut self, ev: &Event) -> bool {
+        if ev.rv <= self.low {
+            return true;
+        }
+        if ev.rv > self.high {
+            self.versions = HashMap::new();
+            return false;
+        }
+        self.versions.get(&ev.name).is_some_and(|v| *v >= ev.rv)
+    }
+}
+
+fn to_event<S: Spec>(ev: &Event) -> Result<WatchEvent<S>, StoreError> {
+    let obj = decode::<S>(ev.name.as_bytes(), &ev.json)?;
+    Ok(if ev.deleted {
+        WatchEvent::Delete(obj)
+    } else {
+        WatchEvent::Apply(obj)
+    })
+}
+
+/// Lists the kind, returning the events to emit and what the list covered.
+fn relist<S: Spec>(inner: &Inner) -> (Vec<Result<WatchEvent<S>, StoreError>>, Listed) {
+    let low = inner.last_committed.load(Ordering::Acquire);
+    let mut out = vec![Ok(WatchEvent::Init)];
+    let mut versions = HashMap::new();
+    match inner.list::<S>(&LabelSelector::everything()) {
+        Ok(objs) => {
+            for o in objs {
+                versions.insert(o.metadata.name.clone(), o.metadata.resource_version_u64());
+                out.push(Ok(WatchEvent::InitApply(o)));
+            }
+            out.push(Ok(WatchEvent::InitDone));
+        }
+        Err(e) => out.push(Err(e)),
+    }
+    let high = inner.last_committed.load(Ordering::Acquire);
+    (
+        out,
+        Listed {
+            low,
+            high,
+            versions,
+        },
+    )
+}
+
+/// Starts a watch of `S`'s kind; see the module docs.
+pub(crate) fn watch<S: Spec>(
+    inner: Arc<Inner>,
+    from: Option<u64>,
+) -> Result<BoxStream<'static, Result<WatchEvent<S>, StoreError>>, StoreError> {
+    // Subscribe before reading anything, so nothing falls between the read and the live feed.
+    let mut live = inner.live.subscribe();
+    let (first, mut listed) = match from {
+        None => relist::<S>(&inner),
+        Some(rv) => {
+            let events = inner.history.after(rv)?;
+            let high = events.last().map_or(rv, |e| e.rv.max(rv));
+            let first = events
+                .iter()
+                .filter(|e| e.kind == S::KIND)
+                .map(to_event::<S>)
+                .collect();
+            (
+                first,
+                Listed {
+                    low: high,
+                    high,
+                    versions: HashMap::new(),
+                },
+            )
+        }
+    };
+    let stream = async_stream::stream! {
+        for item in first {
+            yield item;
+        }
+        loop {
+            match live.recv().await {
+                Ok(ev) => {
+                    if ev.kind != S::KIND || listed.covers(&ev) {
+                        continue;
+                    }
+                    yield to_event::<S>(&ev);
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(kind = %S::KIND, missed, "watcher fell behind; re-listing");
+                    let (items, l) = relist::<S>(&inner);
+                    listed = l;
+                    for item in items {
+                        yield item;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    };
+    Ok(stream.boxed())
+}

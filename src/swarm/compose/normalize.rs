@@ -1,0 +1,620 @@
+//! Per-file normalization of an interpolated compose tree into the long forms of
+//! [`super::model`], mirroring docker/cli's loader transforms: short ports/volumes/secrets,
+//! list-or-map environment and labels, `external: true`, relative paths, `env_file:` contents
+//! and environment look-ups — all done per file, before files are merged, like docker/cli.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::shortform::{parse_port, parse_volume, shell_split};
+use super::units::type_name;
+
+/// Service keys `docker stack deploy` refuses.
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("extends", "Support for `extends` is not implemented yet."),
+    (
+        "volume_driver",
+        "Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there.",
+    ),
+    (
+        "volumes_from",
+        "To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option.",
+    ),
+    ("cpu_quota", "Set resource limits using deploy.resources"),
+    ("cpu_shares", "Set resource limits using deploy.resources"),
+    ("cpuset", "Set resource limits using deploy.resources"),
+    ("mem_limit", "Set resource limits using deploy.resources"),
+    (
+        "memswap_limit",
+        "Set resource limits using deploy.resources",
+    ),
+];
+
+/// Service keys `docker stack deploy` ignores with a warning.
+const IGNORED: &[&str] = &[
+    "build",
+    "cgroupns_mode",
+    "cgroup_parent",
+    "devices",
+    "domainname",
+    "external_links",
+    "ipc",
+    "links",
+    "mac_address",
+    "network_mode",
+    "pid",
+    "privileged",
+    "security_opt",
+    "shm_size",
+    "userns_mode",
+    "container_name",
+    "expose",
+];
+
+/// What normalization needs: file name (for messages), working dir, environment, warnings.
+pub struct Context<'a> {
+    /// The file's name as given (for messages).
+    pub file: &'a str,
+    /// Absolute working directory (the first compose file's directory).
+    pub dir: &'a Path,
+    /// Environment used for look-ups.
+    pub env: &'a BTreeMap<String, String>,
+    /// Warnings collected so far.
+    pub warnings: &'a mut Vec<String>,
+}
+
+/// A normalization failure at a key path.
+#[derive(Debug)]
+pub struct NormalizeError {
+    /// Dotted key path.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+type Result<T> = std::result::Result<T, NormalizeError>;
+
+fn fail<T>(path: &str, message: impl Into<String>) -> Result<T> {
+    Err(NormalizeError {
+        path: path.to_string(),
+        message: message.into(),
+    })
+}
+
+/// Normalizes one file's tree in place.
+pub fn normalize_file(root: &mut Value, ctx: &mut Context<'_>) -> Result<()> {
+    let Value::Object(top) = root else {
+        return fail("", "top-level object must be a mapping");
+    };
+    if let Some(services) = top.get_mut("services") {
+        let Value::Object(services) = services else {
+            return fail(
+                "services",
+                format!("must be a mapping, not a {}", type_name(services)),
+            );
+        };
+        for (name, svc) in services.iter_mut() {
+            if svc.is_null() {
+                *svc = json!({});
+            }
+            let path = format!("services.{name}");
+            let Value::Object(svc) = svc else {
+                return fail(
+                    &path,
+                    format!("must be a mapping, not a {}", type_name(svc)),
+                );
+            };
+            normalize_service(svc, &path, ctx)?;
+        }
+    }
+    for section in ["networks", "volumes", "secrets", "configs"] {
+        let Some(entries) = top.get_mut(section) else {
+            continue;
+        };
+        if entries.is_null() {
+            *entries = json!({});
+        }
+        let Value::Object(entries) = entries else {
+            return fail(
+                section,
+                format!("must be a mapping, not a {}", type_name(entries)),
+            );
+        };
+        for (name, entry) in entries.iter_mut() {
+            if entry.is_null() {
+                *entry = json!({});
+            }
+            let path = format!("{section}.{name}");
+            let Value::Object(entry) = entry else {
+                return fail(
+                    &path,
+                    format!("must be a mapping, not a {}", type_name(entry)),
+                );
+            };
+            normalize_top_level(section, name, entry, &path, ctx)?;
+        }
+    }
+    Ok(())
+}
+
+fn normalize_top_level(
+    section: &str,
+    name: &str,
+    entry: &mut Map<String, Value>,
+    path: &str,
+    ctx: &mut Context<'_>,
+) -> Result<()> {
+    to_string_map(entry, "labels", &format!("{path}.labels"))?;
+    if let Some(Value::Object(opts)) = entry.get_mut("driver_opts") {
+        for v in opts.values_mut() {
+            *v = Value::String(stringify(v));
+        }
+    }
+    // `external: true` / `external: {name: x}` → `external: true` + `name`.
+    let ext_path = format!("{path}.external");
+    match entry.remove("external") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(external)) => {
+            entry.insert("external".into(), Value::Bool(external));
+        }
+        Some(Value::Object(ext)) => {
+            entry.insert("external".into(), Value::Bool(true));
+            if let Some(ext_name) = ext.get("name").filter(|v| !v.is_null()) {
+                if entry.contains_key("name") {
+                    let kind = &section[..section.len() - 1];
+                    return fail(
+                        path,
+                        format!(
+                            "{kind}.external.name and {kind}.name conflict; only use {kind}.name"
+                        ),
+                    );
+                }
+                ctx.warnings.push(format!(
+                    "{}: {ext_path}.name is deprecated in favor of {path}.name",
+                    ctx.file
+                ));
+                entry.insert("name".into(), Value::String(stringify(ext_name)));
+            }
+        }
+        Some(other) => {
+            return fail(
+                &ext_path,
+                format!("invalid type {} for external", type_name(&other)),
+            );
+        }
+    }
+    let external = entry.get("external") == Some(&Value::Bool(true));
+    if external && !entry.contains_key("name") {
+        entry.insert("name".into(), json!(name));
+    }
+    if section == "volumes" && external {
+        for key in ["driver", "driver_opts", "labels"] {
+            if entry.get(key).is_some_and(|v| !is_empty(v)) {
+                return fail(
+                    path,
+                    format!(
+                        "conflicting parameters \"external\" and {key:?} specified for volume {name:?}"
+                    ),
+                );
+            }
+        }
+    }
+    if matches!(section, "secrets" | "configs") && !external {
+        if let (Some(_), Some(_)) = (entry.get("driver"), entry.get("file")) {
+            let kind = &section[..section.len() - 1];
+            return fail(
+                path,
+                format!("{kind}.driver and {kind}.file conflict; only use {kind}.driver"),
+            );
+        }
+        if let Some(Value::String(file)) = entry.get_mut("file") {
+            *file = absolute(ctx.dir, file);
+        }
+    }
+    Ok(())
+}
+
+fn normalize_service(
+    svc: &mut Map<String, Value>,
+    path: &str,
+    ctx: &mut Context<'_>,
+) -> Result<()> {
+    let forbidden: Vec<String> = FORBIDDEN
+        .iter()
+        .filter(|(k, _)| svc.contains_key(*k))
+        .map(|(k, why)| format!("{k}: {why}"))
+        .collect();
+    if !forbidden.is_empty() {
+        return fail(
+            path,
+            format!("contains unsupported options: {}", forbidden.join("; ")),
+        );
+    }
+    for key in IGNORED {
+        if svc.remove(*key).is_some() {
+            ctx.warnings.push(format!(
+                "{}: {path}: ignoring unsupported option {key}",
+                ctx.file
+            ));
+        }
+    }
+    for key in ["command", "entrypoint"] {
+        let p = format!("{path}.{key}");
+        match svc.get_mut(key) {
+            Some(Value::String(s)) => {
+                let words = shell_split(s).map_err(|m| NormalizeError {
+                    path: p,
+                    message: m,
+                })?;
+                svc.insert(key.into(), json!(words));
+            }
+            Some(Value::Array(items)) => stringify_items(items),
+            Some(Value::Null) => {
+                svc.remove(key);
+            }
+            Some(other) => {
+                return fail(&p, format!("invalid type {} for command", type_name(other)));
+            }
+            None => {}
+        }
+    }
+    for key in [
+        "dns",
+        "dns_search",
+        "env_file",
+        "tmpfs",
+        "cap_add",
+        "cap_drop",
+    ] {
+        string_list(svc, key, &format!("{path}.{key}"))?;
+    }
+    to_string_map(svc, "labels", &format!("{path}.labels"))?;
+    to_string_map(svc, "sysctls", &format!("{path}.sysctls"))?;
+    if let Some(Value::Object(deploy)) = svc.get_mut("deploy") {
+        to_string_map(deploy, "labels", &format!("{path}.deploy.labels"))?;
+        if let Some(Value::Object(res)) = deploy.get_mut("resources") {
+            for part in ["limits", "reservations"] {
+                if let Some(Value::Object(spec)) = res.get_mut(part)
+                    && let Some(cpus @ Value::Number(_)) = spec.get_mut("cpus")
+                {
+                    *cpus = Value::String(stringify(cpus));
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(logging)) = svc.get_mut("logging") {
+        to_string_map(logging, "options", &format!("{path}.logging.options"))?;
+    }
+    if let Some(hosts) = svc.get_mut("extra_hosts")
+        && let Value::Object(map) = hosts
+    {
+        let mut list: Vec<String> = map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}:{}", stringify(v)))
+            .collect();
+        list.sort();
+        *hosts = json!(list);
+    }
+    for key in ["secrets", "configs"] {
+        if let Some(Value::Array(items)) = svc.get_mut(key) {
+            for item in items.iter_mut() {
+                if let Value::String(s) = item {
+                    *item = json!({"source": s});
+                }
+            }
+        }
+    }
+    normalize_ports(svc, path, ctx)?;
+    normalize_volumes(svc, path, ctx)?;
+    match svc.get_mut("networks") {
+        Some(Value::Array(names)) => {
+            let map: Map<String, Value> = names.iter().map(|n| (stringify(n), json!({}))).collect();
+            svc.insert("networks".into(), Value::Object(map));
+        }
+        Some(Value::Object(map)) => {
+            for v in map.values_mut().filter(|v| v.is_null()) {
+                *v = json!({});
+            }
+        }
+        _ => {}
+    }
+    if let Some(Value::Object(hc)) = svc.get_mut("healthcheck")
+        && let Some(Value::String(test)) = hc.get("test")
+    {
+        let test = json!(["CMD-SHELL", test]);
+        hc.insert("test".into(), test);
+    }
+    if let Some(Value::Object(ulimits)) = svc.get_mut("ulimits") {
+        for v in ulimits.values_mut() {
+            if v.is_number() {
+                *v = json!({"single": v});
+            }
+        }
+    }
+    resolve_environment(svc, path, ctx)
+}
+
+fn normalize_ports(svc: &mut Map<String, Value>, path: &str, ctx: &mut Context<'_>) -> Result<()> {
+    let Some(Value::Array(items)) = svc.get_mut("ports") else {
+        return Ok(());
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(_) | Value::Number(_) => {
+                let spec = stringify(item);
+                let (ports, warning) = parse_port(&spec).map_err(|message| NormalizeError {
+                    path: format!("{path}.ports[{i}]"),
+                    message,
+                })?;
+                if let Some(w) = warning {
+                    ctx.warnings
+                        .push(format!("{}: {path}.ports[{i}]: {w}", ctx.file));
+                }
+                out.extend(ports);
+            }
+            Value::Object(m) => {
+                let mut m = m.clone();
+                // Accept numeric strings for target/published (newer compose writes them so).
+                for key in ["target", "published"] {
+                    if let Some(Value::String(s)) = m.get(key)
+                        && let Ok(n) = s.parse::<u32>()
+                    {
+                        m.insert(key.into(), json!(n));
+                    }
+                }
+                out.push(Value::Object(m));
+            }
+            other => {
+                return fail(
+                    &format!("{path}.ports[{i}]"),
+                    format!("invalid type {} for port", type_name(other)),
+                );
+            }
+        }
+    }
+    *items = out;
+    Ok(())
+}
+
+fn normalize_volumes(
+    svc: &mut Map<String, Value>,
+    path: &str,
+    ctx: &mut Context<'_>,
+) -> Result<()> {
+    let Some(Value::Array(items)) = svc.get_mut("volumes") else {
+        return Ok(());
+    };
+    for (i, item) in items.iter_mut().enumerate() {
+        let p = format!("{path}.volumes[{i}]");
+        if let Value::String(spec) = item {
+            *item = parse_volume(spec).map_err(|message| NormalizeError {
+                path: p.clone(),
+                message,
+            })?;
+        }
+        let Value::Object(m) = item else {
+            return fail(
+                &p,
+                format!("invalid type {} for service volume", type_name(item)),
+            );
+        };
+        if m.get("type").and_then(Value::as_str) != Some("bind") {
+            continue;
+        }
+        let source = match m.get("source") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => {
+                return fail(
+                    &p,
+                    "invalid mount config for type \"bind\": field Source must not be empty",
+                );
+            }
+        };
+        let expanded = match source.strip_prefix('~') {
+            Some(rest) => match ctx.env.get("HOME") {
+                Some(home) => format!("{home}{rest}"),
+                None => {
+                    ctx.warnings.push(format!(
+                        "{}: {p}: cannot expand '~', because the environment lacks HOME",
+                        ctx.file
+                    ));
+                    source.clone()
+                }
+            },
+            None => source.clone(),
+        };
+        m.insert("source".into(), json!(absolute(ctx.dir, &expanded)));
+    }
+    Ok(())
+}
+
+/// Builds the environment map from `env_file:` then `environment:`; a key without a value (or
+/// with an empty one) takes its value from the look-up environment when set there.
+fn resolve_environment(
+    svc: &mut Map<String, Value>,
+    path: &str,
+    ctx: &mut Context<'_>,
+) -> Result<()> {
+    let mut resolved: Map<String, Value> = Map::new();
+    let update = |vars: Vec<(String, Option<String>)>, resolved: &mut Map<String, Value>| {
+        for (k, v) in vars {
+            let value = match (v.as_deref(), ctx.env.get(&k)) {
+                (None | Some(""), Some(from_env)) => Value::String(from_env.clone()),
+                (v, _) => v.map_or(Value::Null, |s| Value::String(s.to_string())),
+            };
+            resolved.insert(k, value);
+        }
+    };
+    if let Some(Value::Array(files)) = svc.get("env_file") {
+        let mut vars = Vec::new();
+        for f in files {
+            let file = absolute(ctx.dir, &stringify(f));
+            let text = std::fs::read_to_string(&file).map_err(|e| NormalizeError {
+                path: format!("{path}.env_file"),
+                message: format!("cannot read {file}: {e}"),
+            })?;
+            vars.extend(parse_docker_env_file(&text));
+        }
+        update(vars, &mut resolved);
+    }
+    let env_path = format!("{path}.environment");
+    let vars: Vec<(String, Option<String>)> = match svc.get("environment") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                let s = stringify(item);
+                match s.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (s, None),
+                }
+            })
+            .collect(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), (!v.is_null()).then(|| stringify(v))))
+            .collect(),
+        Some(other) => {
+            return fail(
+                &env_path,
+                format!("expected a map or a list, got {}", type_name(other)),
+            );
+        }
+    };
+    update(vars, &mut resolved);
+    if svc.contains_key("environment") || svc.contains_key("env_file") {
+        svc.insert("environment".into(), Value::Object(resolved));
+    }
+    Ok(())
+}
+
+/// docker/cli's `opts.ParseEnvFile`: literal `KEY=VALUE` lines, `#` comments, no quoting.
+fn parse_docker_env_file(text: &str) -> Vec<(String, Option<String>)> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (l.trim_end().to_string(), None),
+        })
+        .collect()
+}
+
+/// `key: [a=b, c]` or `key: {a: b, c: null}` → a string map (missing values become "").
+fn to_string_map(obj: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
+    let Some(v) = obj.get_mut(key) else {
+        return Ok(());
+    };
+    let map: Map<String, Value> = match v {
+        Value::Null => Map::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                let s = stringify(i);
+                match s.split_once('=') {
+                    Some((k, v)) => (k.to_string(), json!(v)),
+                    None => (s, json!("")),
+                }
+            })
+            .collect(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    json!(if v.is_null() {
+                        String::new()
+                    } else {
+                        stringify(v)
+                    }),
+                )
+            })
+            .collect(),
+        other => {
+            return fail(
+                path,
+                format!("expected a map or a list, got {}", type_name(other)),
+            );
+        }
+    };
+    *v = Value::Object(map);
+    Ok(())
+}
+
+fn string_list(obj: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
+    match obj.get_mut(key) {
+        Some(Value::String(s)) => {
+            let s = s.clone();
+            obj.insert(key.into(), json!([s]));
+        }
+        Some(Value::Array(items)) => stringify_items(items),
+        Some(Value::Null) => {
+            obj.remove(key);
+        }
+        Some(other) => {
+            return fail(
+                path,
+                format!("invalid type {} for string list", type_name(other)),
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn stringify_items(items: &mut [Value]) {
+    for item in items.iter_mut() {
+        if !item.is_string() {
+            *item = Value::String(stringify(item));
+        }
+    }
+}
+
+/// A scalar as Go's `fmt.Sprint` prints it (`true`, `3`, `0.5`).
+pub fn stringify(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e21 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// `filepath.Join(dir, p)` (cleaned) unless `p` is absolute.
+pub fn absolute(dir: &Path, p: &str) -> String {
+    let joined = if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        dir.join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.to_string_lossy().into_owned()
+}

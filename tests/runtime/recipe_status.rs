@@ -1,0 +1,281 @@
+//! The Recipe status roll-up: the pure computation, then the controller end to end against the
+//! in-memory store (statuses follow TestRuns; a no-op pass writes nothing; gauges; readiness).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cc_ci::api::{RecipeSpec, RunPhase, StageKind, StagePhase, StageStatus, TestRun, TestRunSpec};
+use cc_ci::controllers::{self, recipe_status::roll_up};
+use cc_ci::metrics::Metrics;
+use cc_ci::runtime::RuntimeSettings;
+use cc_ci::store::Store;
+use chrono::{TimeZone, Utc};
+use tokio::time::sleep;
+use tokio_util::sync::CancellationToken;
+
+use super::controller::{recipe, testrun};
+use super::memory_store::MemoryStore;
+
+fn stage(stage: StageKind, phase: StagePhase) -> StageStatus {
+    serde_json::from_value(serde_json::json!({"stage": stage, "phase": phase}))
+        .expect("a stage status from stage and phase")
+}
+
+fn run(name: &str, minute: u32, phase: RunPhase, stages: Vec<StageStatus>) -> TestRun {
+    let mut r = testrun(name, "a");
+    r.spec.git_ref = format!("ref-{name}");
+    r.metadata.creation_timestamp = Some(Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0).unwrap());
+    r.status.phase = phase;
+    r.status.stages = stages;
+    r
+}
+
+#[test]
+fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
+    use StageKind::*;
+    use StagePhase::*;
+    let r1 = run(
+        "r1",
+        1,
+        RunPhase::Succeeded,
+        vec![
+            stage(Install, Passed),
+            stage(Upgrade, Passed),
+            stage(BackupRestore, Failed),
+        ],
+    );
+    let mut r1 = r1;
+    r1.status.commit = Some("c0ffee".into());
+    let r2 = run(
+        "r2",
+        2,
+        RunPhase::Failed,
+        vec![stage(Install, Passed), stage(Upgrade, Failed)],
+    );
+    let r3 = run("r3", 3, RunPhase::Running, vec![stage(Install, Running)]);
+    let r0 = run("r0", 0, RunPhase::Cancelled, vec![]);
+    let mut a = recipe("a", "1");
+    a.metadata.generation = 4;
+    let s = roll_up(&a, &[&r3, &r1, &r0, &r2]);
+    let counts: Vec<(&str, u64)> = s.run_counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("Cancelled", 1),
+            ("Failed", 1),
+            ("Running", 1),
+            ("Succeeded", 1)
+        ]
+    );
+    assert_eq!(s.last_run.as_deref(), Some("r3"));
+    assert_eq!(s.last_run_phase, Some(RunPhase::Running));
+    assert_eq!(
+        s.badge.as_deref(),
+        Some("failing"),
+        "the last verdict (r2) shows while r3 runs"
+    );
+    assert_eq!(s.level, Some(1));
+    assert_eq!(s.last_tested_ref.as_deref(), Some("ref-r2"));
+    assert_eq!(s.observed_generation, 4);
+    let stages: Vec<(&str, StagePhase, &str)> = s
+        .stages
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.phase, v.run.as_str()))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("backup-restore", Failed, "r1"),
+            ("install", Passed, "r2"),
+            ("upgrade", Failed, "r2"),
+        ]
+    );
+
+    let s = roll_up(&a, &[&r1]);
+    assert_eq!((s.badge.as_deref(), s.level), (Some("passing"), Some(2)));
+    assert_eq!(s.last_tested_ref.as_deref(), Some("c0ffee"));
+}
+
+#[test]
+fn badge_is_running_before_any_verdict_and_unknown_without_runs() {
+    let a = recipe("a", "1");
+    let s = roll_up(&a, &[]);
+    assert_eq!(
+        (s.badge.as_deref(), s.level, s.last_run.as_deref()),
+        (Some("unknown"), None, None)
+    );
+    let pending = run("r1", 1, RunPhase::Pending, vec![]);
+    let cancelled = run("r0", 0, RunPhase::Cancelled, vec![]);
+    let s = roll_up(&a, &[&pending, &cancelled]);
+    assert_eq!((s.badge.as_deref(), s.level), (Some("running"), None));
+}
+
+async fn set_phase(store: &MemoryStore, name: &str, phase: RunPhase, stages: Vec<StageStatus>) {
+    let mut r = store.get::<TestRunSpec>(name).unwrap().unwrap();
+    r.status.phase = phase;
+    r.status.stages = stages;
+    store.replace_status(r).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn statuses_follow_testruns_and_a_noop_pass_writes_nothing() {
+    let store = MemoryStore::default();
+    store.create(recipe("a", "1")).await.unwrap();
+    store.create(recipe("b", "1")).await.unwrap();
+    store
+        .create(run("a-1", 1, RunPhase::Pending, vec![]))
+        .await
+        .unwrap();
+    set_phase(
+        &store,
+        "a-1",
+        RunPhase::Succeeded,
+        vec![stage(StageKind::Install, StagePhase::Passed)],
+    )
+    .await;
+    store
+        .create(run("a-2", 2, RunPhase::Pending, vec![]))
+        .await
+        .unwrap();
+
+    let metrics = Arc::new(Metrics::new());
+    let settings = RuntimeSettings {
+        resync_seconds: 60,
+        backoff_jitter: false,
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(controllers::run(
+        store.clone(),
+        metrics.clone(),
+        settings,
+        shutdown.clone(),
+        ready_tx,
+    ));
+    ready_rx.wait_for(|r| *r).await.unwrap();
+    sleep(Duration::from_secs(6)).await;
+
+    let a = store.get::<RecipeSpec>("a").unwrap().unwrap();
+    assert_eq!(a.status.badge.as_deref(), Some("passing"));
+    assert_eq!(a.status.last_run.as_deref(), Some("a-2"));
+    assert_eq!(a.status.level, Some(1));
+    assert_eq!(a.status.run_counts.get("Pending"), Some(&1));
+    let b = store.get::<RecipeSpec>("b").unwrap().unwrap();
+    assert_eq!(b.status.badge.as_deref(), Some("unknown"));
+    let text = metrics.encode();
+    assert!(
+        text.contains(r#"ccci_testruns{phase="Pending"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ccci_testruns{phase="Succeeded"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"ccci_records{kind="TestRun"} 2"#), "{text}");
+
+    // A resync reconciles every recipe again; nothing changed, so nothing is written.
+    let writes = store.writes.load(Ordering::SeqCst);
+    let reconciles = |m: &Metrics| {
+        m.reconcile_total
+            .with_label_values(&["recipe-status", "success"])
+            .get()
+    };
+    let before = reconciles(&metrics);
+    sleep(Duration::from_secs(61)).await;
+    assert!(
+        reconciles(&metrics) >= before + 2,
+        "no resync pass happened"
+    );
+    assert_eq!(
+        store.writes.load(Ordering::SeqCst),
+        writes,
+        "a no-op pass wrote"
+    );
+
+    // A TestRun change re-rolls its recipe.
+    set_phase(
+        &store,
+        "a-2",
+        RunPhase::Failed,
+        vec![stage(StageKind::Install, StagePhase::Failed)],
+    )
+    .await;
+    sleep(Duration::from_secs(1)).await;
+    let a = store.get::<RecipeSpec>("a").unwrap().unwrap();
+    assert_eq!(a.status.badge.as_deref(), Some("failing"));
+    assert_eq!(a.status.level, Some(0));
+    assert_eq!(a.status.stages["install"].run, "a-2");
+
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+/// Polls `f` on real time until it holds (at most 10 s).
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cc_ci::store::SledStore::open(dir.path()).unwrap();
+    store.create(recipe("a", "1")).await.unwrap();
+    store
+        .create(run("a-1", 1, RunPhase::Pending, vec![]))
+        .await
+        .unwrap();
+    let settings = RuntimeSettings {
+        resync_seconds: 1,
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(controllers::run(
+        store.clone(),
+        Arc::new(Metrics::new()),
+        settings,
+        shutdown.clone(),
+        ready_tx,
+    ));
+    ready_rx.wait_for(|r| *r).await.unwrap();
+    let badge =
+        |s: &cc_ci::store::SledStore| s.get::<RecipeSpec>("a").unwrap().unwrap().status.badge;
+    eventually("badge running", || {
+        badge(&store).as_deref() == Some("running")
+    })
+    .await;
+
+    let mut r = store.get::<TestRunSpec>("a-1").unwrap().unwrap();
+    r.status.phase = RunPhase::Succeeded;
+    store.replace_status(r).await.unwrap();
+    eventually("badge passing", || {
+        badge(&store).as_deref() == Some("passing")
+    })
+    .await;
+
+    let rv = store
+        .get::<RecipeSpec>("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .resource_version;
+    sleep(Duration::from_millis(2500)).await;
+    let after = store
+        .get::<RecipeSpec>("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .resource_version;
+    assert_eq!(rv, after, "resync passes rewrote an unchanged status");
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
