@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use cc_ci::recipe::app::{self, AppParams, run_domain};
+use cc_ci::recipe::backup::{self, BackupPlan, services_from_compose};
 use cc_ci::recipe::redact::Redactor;
 use cc_ci::recipe::secrets::SecretFile;
 use cc_ci::recipe::source::{self, FetchOptions, SourceError};
@@ -304,4 +305,98 @@ async fn the_static_site_fixture_has_no_secrets_and_a_templated_config_version()
         labels[&format!("coop-cloud.{}.version", app.stack)],
         "1.1.0+1.1"
     );
+}
+
+fn load_compose(app: &app::App) -> cc_ci::swarm::compose::ComposeFile {
+    cc_ci::swarm::compose::load(&app.dir, &app.compose_files, &app.env.to_map())
+        .unwrap()
+        .compose
+}
+
+#[tokio::test]
+async fn backup_plans_come_from_the_fixture_compose_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = FixtureRepo::build("webapp-pg", &tmp.path().join("web"));
+    let web_ws = source::fetch(&web.url(), "main", &tmp.path().join("w"), &opts())
+        .await
+        .unwrap();
+    let domain = run_domain("webapp-pg", Some(1), &web_ws.head, 0, "ci.example.org");
+    let web_app = app::load(&web_ws.dir, &params("webapp-pg", "1.1.0+0.2", &domain)).unwrap();
+    let BackupPlan::Services(plan) =
+        backup::plan(&services_from_compose(&load_compose(&web_app))).unwrap()
+    else {
+        panic!("webapp-pg has backup labels");
+    };
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0].service, "db");
+    assert_eq!(
+        plan[0].backup_pre_hook.as_deref(),
+        Some("/pg_backup.sh backup")
+    );
+    assert_eq!(
+        plan[0].restore_post_hook.as_deref(),
+        Some("/pg_backup.sh restore")
+    );
+    assert_eq!(plan[0].volumes[0].volume, "postgres");
+    assert_eq!(plan[0].volumes[0].paths, ["backup.sql"]);
+
+    // ENABLE_BACKUPS=false (an override) switches the labels off: nothing to test.
+    let mut p = params("webapp-pg", "1.1.0+0.2", &domain);
+    p.overrides.insert("ENABLE_BACKUPS".into(), "false".into());
+    let off = app::load(&web_ws.dir, &p).unwrap();
+    let plan = backup::plan(&services_from_compose(&load_compose(&off))).unwrap();
+    assert_eq!(plan, BackupPlan::NotApplicable);
+
+    let site = FixtureRepo::build("static-site", &tmp.path().join("site"));
+    let site_ws = source::fetch(&site.url(), "main", &tmp.path().join("s"), &opts())
+        .await
+        .unwrap();
+    let domain = run_domain("static-site", Some(1), &site_ws.head, 0, "ci.example.org");
+    let site_app = app::load(&site_ws.dir, &params("static-site", "1.1.0+1.1", &domain)).unwrap();
+    let BackupPlan::Services(plan) =
+        backup::plan(&services_from_compose(&load_compose(&site_app))).unwrap()
+    else {
+        panic!("static-site has backup labels");
+    };
+    assert_eq!(plan[0].service, "app");
+    assert_eq!(plan[0].volumes[0].volume, "content");
+    assert_eq!(plan[0].volumes[0].target, "/srv/www");
+    assert!(plan[0].volumes[0].paths.is_empty(), "the whole volume");
+}
+
+#[tokio::test]
+async fn the_app_service_gets_the_app_env_and_abra_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let ws = source::fetch(&repo.url(), "main", &tmp.path().join("ws"), &opts())
+        .await
+        .unwrap();
+    let domain = run_domain("static-site", Some(2), &ws.head, 0, "ci.example.org");
+    let a = app::load(&ws.dir, &params("static-site", "1.1.0+1.1", &domain)).unwrap();
+    let mut compose = load_compose(&a);
+    app::prepare_compose(&mut compose, &a.env, "static-site", "1.1.0+1.1");
+    let svc = &compose.services["app"];
+    assert_eq!(
+        svc.environment["SITE_FOOTER_VERSION"].as_deref(),
+        Some("v1")
+    );
+    assert_eq!(
+        svc.environment["STACK_NAME"].as_deref(),
+        Some(a.stack.as_str())
+    );
+    assert_eq!(svc.environment["DOMAIN"].as_deref(), Some(domain.as_str()));
+    let labels = &svc.deploy.labels;
+    assert_eq!(
+        labels[&format!("coop-cloud.{}.recipe", a.stack)],
+        "static-site"
+    );
+    assert_eq!(
+        labels[&format!("coop-cloud.{}.version", a.stack)],
+        "1.1.0+1.1"
+    );
+    assert_eq!(
+        labels[&format!("traefik.http.routers.{}.tls.certresolver", a.stack)],
+        ""
+    );
+    assert_eq!(labels[&format!("coop-cloud.{}.timeout", a.stack)], "60");
 }

@@ -288,6 +288,28 @@ pub fn app_labels(stack: &str, recipe: &str, version: &str) -> BTreeMap<String, 
     ])
 }
 
+/// Does to a recipe's compose model what `abra app deploy` does before converting it: every
+/// variable of the app env becomes part of the `app` service's environment (unless the
+/// service sets it already) so templated configs can read it, and [`app_labels`] go on the
+/// `app` service's deploy labels. Recipes without an `app` service are left as they are.
+pub fn prepare_compose(
+    compose: &mut crate::swarm::compose::ComposeFile,
+    env: &AppEnv,
+    recipe: &str,
+    version: &str,
+) {
+    let Some(app) = compose.services.get_mut("app") else {
+        return;
+    };
+    for var in env.vars() {
+        app.environment
+            .entry(var.key.clone())
+            .or_insert_with(|| Some(var.value.clone()));
+    }
+    let stack = env.get("STACK_NAME").unwrap_or_default();
+    app.deploy.labels.extend(app_labels(stack, recipe, version));
+}
+
 mod load;
 pub use load::{App, AppError, load, object_name_suffixes};
 

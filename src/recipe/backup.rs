@@ -15,6 +15,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::swarm::compose::ComposeFile;
+
 /// A service as the planner needs it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceLabels {
@@ -178,6 +180,25 @@ pub fn plan(services: &[ServiceLabels]) -> Result<BackupPlan, BackupLabelError> 
     } else {
         BackupPlan::Services(out)
     })
+}
+
+/// The services of a compose model as the planner needs them: `deploy.labels` and the named
+/// volumes each mounts (bind mounts and tmpfs are not backed up).
+pub fn services_from_compose(compose: &ComposeFile) -> Vec<ServiceLabels> {
+    compose
+        .services
+        .iter()
+        .map(|(name, svc)| ServiceLabels {
+            service: name.clone(),
+            labels: svc.deploy.labels.clone(),
+            volumes: svc
+                .volumes
+                .iter()
+                .filter(|v| v.kind == "volume")
+                .filter_map(|v| Some((v.source.clone()?, v.target.clone())))
+                .collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
