@@ -1,8 +1,10 @@
-//! Recipe sources and apps: fetching a recipe at a commit, versions, app env, secrets, redaction.
+//! Recipe sources and apps: fetching a recipe at a commit, versions, app env, secrets,
+//! backup plans, redaction, and the run logs of a recipe's test runs.
 
 pub mod app;
 pub mod backup;
 pub mod redact;
+pub mod runlog;
 pub mod secrets;
 pub mod source;
 pub mod version;
