@@ -1,7 +1,9 @@
 //! The one integration-test binary: each module covers one surface against real sled, HTTP and Swarm.
 
+mod conformance;
 mod fixture_repo;
 mod recipe;
 mod runtime;
 mod store;
 mod support;
+mod swarm;

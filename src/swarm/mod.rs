@@ -38,3 +38,9 @@ pub struct StackSpec {
     /// Extra labels put on every object (e.g. `cc-ci.managed`, `cc-ci.run`).
     pub extra_labels: BTreeMap<String, String>,
 }
+
+pub mod apply;
+pub mod converge;
+pub mod docker;
+pub mod remove;
+pub mod service_diff;
