@@ -2,6 +2,7 @@
 
 mod conformance;
 mod fixture_repo;
+mod lifecycle;
 mod recipe;
 mod runtime;
 mod store;

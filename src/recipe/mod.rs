@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod backup;
+pub mod deploy;
 pub mod redact;
 pub mod runlog;
 pub mod secrets;

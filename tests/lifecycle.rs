@@ -1,0 +1,149 @@
+//! A recipe app's lifecycle on the real local swarm: deploy the previous version, write data,
+//! upgrade in place to the head (new secret generated, old ones kept), check the data, tear
+//! everything down.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use cc_ci::recipe::app::{self, AppParams, run_domain};
+use cc_ci::recipe::deploy::{self, StackOptions};
+use cc_ci::recipe::redact::Redactor;
+use cc_ci::recipe::secrets::SecretFile;
+use cc_ci::recipe::source::{self, FetchOptions};
+use cc_ci::recipe::version::previous_version;
+use cc_ci::swarm::converge::{self, ConvergeOptions};
+use cc_ci::swarm::docker;
+
+use crate::fixture_repo::FixtureRepo;
+
+fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs a small Python snippet inside the stack's `app` container.
+fn in_app(stack: &str, code: &str) -> String {
+    let filter = format!("label=com.docker.swarm.service.name={stack}_app");
+    let id = docker_cli(&["ps", "-q", "--filter", &filter]);
+    let id = id.lines().next().expect("an app container is running");
+    docker_cli(&["exec", id, "python3", "-c", code])
+}
+
+const POST: &str = "import urllib.request as u\n\
+r = u.urlopen(u.Request('http://127.0.0.1:8000/notes', data=b'written-before-upgrade', method='POST'))\n\
+print(r.status)";
+const GET: &str = "import urllib.request as u\n\
+r = u.urlopen('http://127.0.0.1:8000/notes')\n\
+print(r.read().decode(), r.headers.get('X-Signature'))";
+
+fn leftovers(run: &str) -> Vec<String> {
+    let label = format!("label=cc-ci.run={run}");
+    let mut out = Vec::new();
+    for kind in ["service", "secret", "config", "network", "volume"] {
+        let names = docker_cli(&[kind, "ls", "-q", "--filter", &label]);
+        out.extend(names.lines().map(|n| format!("{kind} {n}")));
+    }
+    out
+}
+
+#[tokio::test]
+async fn webapp_upgrade_keeps_data_and_secrets_and_teardown_leaves_nothing() {
+    let run = "lifecycle-test-webapp-upgrade";
+    let engine = docker::connect().await.unwrap();
+    deploy::teardown(&engine, run, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("webapp-pg", &tmp.path().join("origin"));
+    let opts = FetchOptions::default();
+    let head = source::fetch(&repo.url(), "main", &tmp.path().join("head"), &opts)
+        .await
+        .unwrap();
+    let previous = previous_version(&head.tags, &head.head, None)
+        .unwrap()
+        .unwrap();
+    let old_dir = head
+        .worktree(
+            previous.tag(),
+            &tmp.path().join("previous"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let domain = run_domain("webapp-pg", Some(1), &head.head, 0, "ci.test");
+    let mut params = AppParams {
+        recipe: "webapp-pg".into(),
+        version: previous.tag().into(),
+        domain,
+        stack: None,
+        overrides: BTreeMap::new(),
+    };
+    let old = app::load(&old_dir.dir, &params).unwrap();
+    let redactor = Redactor::new();
+    let mut secrets = SecretFile::open(&tmp.path().join("secrets.json")).unwrap();
+    let converge_opts = ConvergeOptions {
+        timeout: Some(Duration::from_secs(180)),
+        ..ConvergeOptions::default()
+    };
+
+    // The previous version, with data written into it.
+    let generated = secrets.ensure(&old.stack, &old.secrets, &redactor).unwrap();
+    let stack_opts = StackOptions {
+        run,
+        recipe: "webapp-pg",
+        version: previous.tag(),
+        force_dnsrr: true,
+    };
+    let spec = deploy::stack_spec(&old, &generated, &stack_opts).unwrap();
+    deploy::deploy(&engine, &spec).await.unwrap();
+    converge::wait(&engine, &old.stack, &converge_opts, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(in_app(&old.stack, POST), "201");
+    let before = in_app(&old.stack, GET);
+    assert!(
+        before.ends_with(" None"),
+        "no app key before the upgrade: {before}"
+    );
+
+    // Upgrade in place to the head: same stack, the new secret generated.
+    params.version = "1.1.0+0.2".into();
+    params.stack = Some(old.stack.clone());
+    let new = app::load(&head.dir, &params).unwrap();
+    let generated = secrets.ensure(&new.stack, &new.secrets, &redactor).unwrap();
+    assert_eq!(generated.len(), 2);
+    let stack_opts = StackOptions {
+        version: "1.1.0+0.2",
+        ..stack_opts
+    };
+    let spec = deploy::stack_spec(&new, &generated, &stack_opts).unwrap();
+    let report = deploy::deploy(&engine, &spec).await.unwrap();
+    assert_eq!(report.updated.len(), 2, "{report:?}");
+    converge::wait(&engine, &new.stack, &converge_opts, |_| {})
+        .await
+        .unwrap();
+    let after = in_app(&new.stack, GET);
+    assert!(after.starts_with("[\"written-before-upgrade\"]"), "{after}");
+    assert!(
+        !after.ends_with(" None"),
+        "the new app key is in use: {after}"
+    );
+    assert!(!leftovers(run).is_empty());
+
+    let removed = deploy::teardown(&engine, run, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(removed.services.len(), 2, "{removed:?}");
+    assert_eq!(removed.secrets.len(), 2, "{removed:?}");
+    assert_eq!(leftovers(run), Vec::<String>::new());
+}
