@@ -1,17 +1,20 @@
 //! A recipe app's lifecycle on the real local swarm: deploy the previous version, write data,
-//! upgrade in place to the head (new secret generated, old ones kept), check the data, tear
-//! everything down.
+//! upgrade in place to the head (new secret generated, old ones kept), check the data, back
+//! up, lose the data, restore, check it again, tear everything down.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use cc_ci::recipe::app::{self, AppParams, run_domain};
+use cc_ci::recipe::backup::{self, BackupPlan, ServiceBackup, services_from_compose};
 use cc_ci::recipe::deploy::{self, StackOptions};
 use cc_ci::recipe::redact::Redactor;
 use cc_ci::recipe::secrets::SecretFile;
+use cc_ci::recipe::snapshot;
 use cc_ci::recipe::source::{self, FetchOptions};
 use cc_ci::recipe::version::previous_version;
+use cc_ci::swarm::compose;
 use cc_ci::swarm::converge::{self, ConvergeOptions};
 use cc_ci::swarm::docker;
 
@@ -45,6 +48,21 @@ const GET: &str = "import urllib.request as u\n\
 r = u.urlopen('http://127.0.0.1:8000/notes')\n\
 print(r.read().decode(), r.headers.get('X-Signature'))";
 
+const DELETE: &str = "import urllib.request as u\n\
+r = u.urlopen(u.Request('http://127.0.0.1:8000/notes', method='DELETE'))\n\
+print(r.status)";
+
+/// Image of the (never started) helper containers that copy volume files.
+const HELPER_IMAGE: &str = "ccci/base:bookworm";
+
+fn backup_plan(app: &app::App) -> Vec<ServiceBackup> {
+    let loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map()).unwrap();
+    match backup::plan(&services_from_compose(&loaded.compose)).unwrap() {
+        BackupPlan::Services(s) => s,
+        BackupPlan::NotApplicable => panic!("{} has backup labels", app.dir.display()),
+    }
+}
+
 fn leftovers(run: &str) -> Vec<String> {
     let label = format!("label=cc-ci.run={run}");
     let mut out = Vec::new();
@@ -52,11 +70,13 @@ fn leftovers(run: &str) -> Vec<String> {
         let names = docker_cli(&[kind, "ls", "-q", "--filter", &label]);
         out.extend(names.lines().map(|n| format!("{kind} {n}")));
     }
+    let containers = docker_cli(&["ps", "-aq", "--filter", &label]);
+    out.extend(containers.lines().map(|n| format!("container {n}")));
     out
 }
 
 #[tokio::test]
-async fn webapp_upgrade_keeps_data_and_secrets_and_teardown_leaves_nothing() {
+async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing() {
     let run = "lifecycle-test-webapp-upgrade";
     let engine = docker::connect().await.unwrap();
     deploy::teardown(&engine, run, Duration::from_secs(60))
@@ -139,6 +159,45 @@ async fn webapp_upgrade_keeps_data_and_secrets_and_teardown_leaves_nothing() {
         "the new app key is in use: {after}"
     );
     assert!(!leftovers(run).is_empty());
+
+    // Backup (pg_dump pre-hook), lose the data, restore (post-hook loads the dump).
+    let plan = backup_plan(&new);
+    let mut log = Vec::new();
+    let archives = snapshot::backup(
+        &engine,
+        &new.stack,
+        &plan,
+        &tmp.path().join("backup"),
+        HELPER_IMAGE,
+        &deploy::run_labels(run),
+        &mut |l: &str| log.push(l.to_string()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    assert!(archives[0].content_bytes > 0);
+    assert_eq!(in_app(&new.stack, DELETE), "204");
+    assert!(in_app(&new.stack, GET).starts_with("[]"));
+    snapshot::restore(
+        &engine,
+        &new.stack,
+        &plan,
+        &archives,
+        HELPER_IMAGE,
+        &deploy::run_labels(run),
+        &mut |l: &str| log.push(l.to_string()),
+    )
+    .await
+    .unwrap();
+    let restored = in_app(&new.stack, GET);
+    assert!(
+        restored.starts_with("[\"written-before-upgrade\"]"),
+        "{restored}\n{log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("restore post-hook")),
+        "{log:#?}"
+    );
 
     let removed = deploy::teardown(&engine, run, Duration::from_secs(120))
         .await

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod redact;
 pub mod runlog;
 pub mod secrets;
+pub mod snapshot;
 pub mod source;
 pub mod version;
 mod words;
