@@ -206,3 +206,108 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
     assert_eq!(removed.secrets.len(), 2, "{removed:?}");
     assert_eq!(leftovers(run), Vec::<String>::new());
 }
+
+/// Runs `curl` inside the stack's `app` container (the static-web image carries it).
+fn curl_in_app(stack: &str, args: &[&str]) -> String {
+    let filter = format!("label=com.docker.swarm.service.name={stack}_app");
+    let id = docker_cli(&["ps", "-q", "--filter", &filter]);
+    let id = id.lines().next().expect("an app container is running");
+    let mut cmd = vec![
+        "exec",
+        id,
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ];
+    cmd.extend(args);
+    docker_cli(&cmd)
+}
+
+#[tokio::test]
+async fn static_site_volume_is_backed_up_whole_and_restored() {
+    let run = "lifecycle-test-static-backup";
+    let engine = docker::connect().await.unwrap();
+    deploy::teardown(&engine, run, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let head = source::fetch(
+        &repo.url(),
+        "main",
+        &tmp.path().join("head"),
+        &FetchOptions::default(),
+    )
+    .await
+    .unwrap();
+    let params = AppParams {
+        recipe: "static-site".into(),
+        version: "1.1.0+1.1".into(),
+        domain: run_domain("static-site", Some(5), &head.head, 0, "ci.test"),
+        stack: None,
+        overrides: BTreeMap::new(),
+    };
+    let site = app::load(&head.dir, &params).unwrap();
+    let opts = StackOptions {
+        run,
+        recipe: "static-site",
+        version: "1.1.0+1.1",
+        force_dnsrr: true,
+    };
+    let spec = deploy::stack_spec(&site, &[], &opts).unwrap();
+    deploy::deploy(&engine, &spec).await.unwrap();
+    let converge_opts = ConvergeOptions {
+        timeout: Some(Duration::from_secs(90)),
+        ..ConvergeOptions::default()
+    };
+    converge::wait(&engine, &site.stack, &converge_opts, |_| {})
+        .await
+        .unwrap();
+    let marker = "http://127.0.0.1/markers/m1.txt";
+    assert_eq!(
+        curl_in_app(&site.stack, &["-X", "PUT", "--data", "seeded", marker]),
+        "201"
+    );
+
+    let plan = backup_plan(&site);
+    let labels = deploy::run_labels(run);
+    let archives = snapshot::backup(
+        &engine,
+        &site.stack,
+        &plan,
+        &tmp.path().join("backup"),
+        HELPER_IMAGE,
+        &labels,
+        &mut |_: &str| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(archives[0].path, ".");
+    assert_eq!(curl_in_app(&site.stack, &["-X", "DELETE", marker]), "204");
+    assert_eq!(curl_in_app(&site.stack, &[marker]), "404");
+    snapshot::restore(
+        &engine,
+        &site.stack,
+        &plan,
+        &archives,
+        HELPER_IMAGE,
+        &labels,
+        &mut |_: &str| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(curl_in_app(&site.stack, &[marker]), "200");
+    assert_eq!(
+        curl_in_app(&site.stack, &["http://127.0.0.1/footer.html"]),
+        "200"
+    );
+
+    deploy::teardown(&engine, run, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(leftovers(run), Vec::<String>::new());
+}
