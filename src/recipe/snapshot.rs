@@ -183,8 +183,8 @@ async fn exec_once(
     }
 }
 
-/// A created (never started) container with `<stack>_<volume>` mounted; removed on drop of
-/// the returned guard's `remove` call.
+/// Creates (never starts) a container with `<stack>_<volume>` mounted at [`MOUNT`], labelled
+/// like the run so the janitor can sweep it if we die before [`remove_helper`].
 async fn helper(
     docker: &Docker,
     stack: &str,
