@@ -101,6 +101,15 @@ async fn store_list_filters_by_label_and_sorts_by_name() {
     );
     assert_eq!(store.count(Kind::Recipe), 3);
     assert_eq!(store.count(Kind::TestRun), 0);
+    store.create(recipe("extra")).await.unwrap();
+    assert_eq!(store.count(Kind::Recipe), 4, "the count follows creates");
+    store.delete::<RecipeSpec>("alpha").await.unwrap();
+    store.replace(recipe("zeta")).await.unwrap();
+    assert_eq!(
+        store.count(Kind::Recipe),
+        3,
+        "the count follows deletes, not updates"
+    );
     assert!(
         store
             .list::<TestRunSpec>(&LabelSelector::everything())
@@ -429,4 +438,103 @@ async fn export_then_import_round_trips_records() {
         matches!(bad, Err(cc_ci::store::TransferError::Line { line: 1, .. })),
         "{bad:?}"
     );
+}
+
+#[tokio::test]
+async fn a_store_whose_data_file_is_garbage_is_corrupt_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = open(&dir);
+        store.create(recipe("r")).await.unwrap();
+    }
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 31 + 7) as u8).collect();
+    std::fs::write(path.join("db"), junk).unwrap();
+    for _ in 0..2 {
+        let err = SledStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("unreadable"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn watch_from_a_version_this_store_never_reached_is_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create(recipe("r")).await.unwrap();
+    let future = store.latest_resource_version() + 1_000;
+    let err = store
+        .watch::<RecipeSpec>(Some(future))
+        .err()
+        .expect("an error");
+    assert!(matches!(err, StoreError::Expired(_)), "{err:?}");
+}
+
+/// Set in the child process of the SIGKILL test: the store directory to write into.
+const CHILD_ENV: &str = "CC_CI_STORE_KILL_CHILD_DIR";
+
+/// The child half of `acknowledged_writes_survive_sigkill`: creates records until killed,
+/// printing each name once its create returned. Does nothing in a normal test run.
+#[tokio::test]
+async fn sigkill_child_writes_until_killed() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = SledStore::open(std::path::Path::new(&dir)).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0.. {
+                let name = format!("w{w}-{i}");
+                store.create(recipe(&name)).await.unwrap();
+                println!("acked {name}");
+            }
+        });
+    }
+    tasks.join_next().await;
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sigkill_child_writes_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &store_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut acked = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(name) = line.strip_prefix("acked ") {
+            acked.push(name.to_string());
+            if acked.len() >= 200 {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no destructors, no final flush.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        acked.len() >= 200,
+        "the child acknowledged only {} writes",
+        acked.len()
+    );
+    let store = SledStore::open(&store_dir).unwrap();
+    for name in &acked {
+        assert!(
+            store.get::<RecipeSpec>(name).unwrap().is_some(),
+            "acknowledged {name} was lost"
+        );
+    }
 }

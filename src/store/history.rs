@@ -176,3 +176,41 @@ impl History {
         Ok(events)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_encoding() {
+        let json = br#"{"metadata":{"name":"hedgedoc"},"spec":{}}"#;
+        let value = sled::IVec::from(History::encode(Kind::TestRun, true, json));
+        let ev = History::decode(&key(42), &value).unwrap();
+        assert_eq!(ev.rv, 42);
+        assert_eq!(ev.kind, Kind::TestRun);
+        assert_eq!(ev.name, "hedgedoc");
+        assert!(ev.deleted);
+        assert_eq!(ev.json.as_ref(), json);
+        assert!(History::decode(&key(1), &sled::IVec::from(&[9u8, 1][..])).is_err());
+    }
+
+    #[test]
+    fn trimming_keeps_the_newest_events_and_raises_the_floor() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let history = History::open(
+            db.open_tree("history").unwrap(),
+            db.open_tree("meta").unwrap(),
+            3,
+        )
+        .unwrap();
+        for rv in 1..=10u64 {
+            let value = History::encode(Kind::Recipe, false, br#"{"metadata":{"name":"r"}}"#);
+            history.tree().insert(key(rv), value).unwrap();
+        }
+        history.compact().unwrap();
+        assert_eq!(history.floor(), 7);
+        let kept: Vec<u64> = history.after(7).unwrap().iter().map(|e| e.rv).collect();
+        assert_eq!(kept, [8, 9, 10]);
+        assert!(matches!(history.after(6), Err(StoreError::Expired(6))));
+    }
+}

@@ -11,18 +11,28 @@
 //! - `generation` bumps only when `spec` changes; `replace_status` never touches spec or metadata.
 //! - `delete` of a record with finalizers only sets `deletionTimestamp`; the record disappears
 //!   when a later `replace` leaves `finalizers` empty.
+//! - A `replace`/`replace_status` that changes nothing writes nothing: no new
+//!   `resourceVersion`, no watch event (the current record is returned).
+//!
+//! # Beyond the trait
+//! [`SledStore`] also offers raw reads for the API ([`SledStore::list_raw`],
+//! [`SledStore::get_raw`]: stored JSON without decoding), [`SledStore::count`],
+//! [`SledStore::approximate_size`], [`SledStore::flush`] and
+//! [`SledStore::latest_resource_version`]; [`export`]/[`import`] do backups.
 
 pub mod bench;
 mod commit;
 mod history;
+mod open;
 mod ops;
 mod selector;
 mod sled_store;
 mod transfer;
 mod watch;
 
+pub use open::SCHEMA_VERSION;
 pub use selector::LabelSelector;
-pub use sled_store::{RawRecord, SCHEMA_VERSION, SledStore, StoreOptions};
+pub use sled_store::{RawRecord, SledStore, StoreOptions};
 pub use transfer::{ImportSummary, TransferError, export, import};
 
 use std::future::Future;

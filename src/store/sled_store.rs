@@ -1,5 +1,5 @@
-//! [`SledStore`]: the [`super::Store`] on sled — opening (lock, corruption and schema checks),
-//! reads, and the one serialized write path every change goes through.
+//! [`SledStore`]: the [`super::Store`] on sled — its layout, reads, and the one serialized write
+//! path every change goes through (opening is in `open.rs`).
 //!
 //! # Layout
 //! One tree per kind (named by [`Kind::plural`]) mapping name → the record's JSON; a `history`
@@ -13,8 +13,8 @@
 //! are in memory); durability comes after it, from the shared flush in `commit.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sled::Transactional;
 use tokio::sync::broadcast;
@@ -23,10 +23,6 @@ use super::commit::GroupCommit;
 use super::history::{Event, History};
 use super::{LabelSelector, StoreError};
 use crate::api::{Kind, Object, Spec};
-
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
-const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Tunables of [`SledStore::open_with`].
 #[derive(Clone, Debug)]
@@ -69,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) path: PathBuf,
     records: Vec<sled::Tree>,
+    /// Record count per kind, counted on first use and then kept by the write path.
+    counts: Vec<OnceLock<AtomicUsize>>,
     pub(crate) history: History,
     write_lock: Mutex<()>,
     /// Every version `≤` this is committed (visible to reads).
@@ -108,82 +106,18 @@ impl AsRef<[u8]> for RawRecord {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Maps an error from opening sled to a typed, explained error.
-fn open_error(path: &Path, e: sled::Error) -> StoreError {
-    let shown = path.display().to_string();
-    let corrupt = |message: String| StoreError::Corrupt {
-        path: shown.clone(),
-        message,
-    };
-    match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked { path: shown }
-        }
-        sled::Error::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
-            ) =>
-        {
-            StoreError::Backend(format!("cannot open the store at {shown}: {io}"))
-        }
-        sled::Error::Io(io) => corrupt(format!("reading its files failed: {io}")),
-        sled::Error::Corruption { at, .. } => corrupt(format!(
-            "its files are damaged (at {at:?}); restore it from an export (`cc-ci store import`)"
-        )),
-        sled::Error::Unsupported(m) => corrupt(format!("unsupported database: {m}")),
-        sled::Error::ReportableBug(m) => corrupt(format!("sled failed: {m}")),
-        other => StoreError::Backend(format!("cannot open the store at {shown}: {other}")),
-    }
-}
-
 impl SledStore {
-    /// Opens (or creates) the store in `dir` with default options.
-    ///
-    /// Errors: [`StoreError::Locked`] when another process has it open (a second open in the
-    /// same process is refused the same way), [`StoreError::Corrupt`] when its files are damaged
-    /// or were written by a newer schema. Opening reads no records.
-    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        Self::open_with(dir, StoreOptions::default())
-    }
-
-    /// Opens (or creates) the store in `dir`.
-    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<SledStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Backend(format!("cannot create the store at {}: {e}", dir.display()))
-        })?;
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .flush_every_ms(Some(1000));
-        // sled may panic on damaged files instead of returning an error.
-        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(open_error(dir, e)),
-            Err(p) => {
-                return Err(StoreError::Corrupt {
-                    path: dir.display().to_string(),
-                    message: format!("sled could not read its files: {}", panic_message(&*p)),
-                });
-            }
-        };
-        Self::from_db(db, dir, options)
-    }
-
-    fn from_db(db: sled::Db, dir: &Path, options: StoreOptions) -> Result<SledStore, StoreError> {
+    pub(crate) fn from_db(
+        db: sled::Db,
+        dir: &Path,
+        options: StoreOptions,
+    ) -> Result<SledStore, StoreError> {
         let meta = db.open_tree("meta").map_err(backend)?;
-        check_schema(&meta, dir)?;
+        super::open::check_schema(&meta, dir)?;
         let records = Kind::ALL
             .iter()
             .map(|k| db.open_tree(k.plural()))
@@ -205,6 +139,7 @@ impl SledStore {
                 db,
                 path: dir.to_path_buf(),
                 records,
+                counts: Kind::ALL.iter().map(|_| OnceLock::new()).collect(),
                 history,
                 write_lock: Mutex::new(()),
                 last_committed: AtomicU64::new(base),
@@ -223,9 +158,17 @@ impl SledStore {
         self.inner.db.size_on_disk().map_err(backend)
     }
 
-    /// Number of records of `kind` (walks the kind's keys).
+    /// Number of records of `kind` (walks the kind's keys on the first call only).
     pub fn count(&self, kind: Kind) -> usize {
-        self.inner.tree(kind).len()
+        let inner = &self.inner;
+        let slot = &inner.counts[kind_index(kind)];
+        if let Some(n) = slot.get() {
+            return n.load(Ordering::Acquire);
+        }
+        // Counted under the write lock so no write slips between the walk and the counter.
+        let _guard = inner.lock_writes();
+        slot.get_or_init(|| AtomicUsize::new(inner.tree(kind).len()))
+            .load(Ordering::Acquire)
     }
 
     /// Flushes everything written so far to disk (blocking).
@@ -288,37 +231,6 @@ impl SledStore {
     }
 }
 
-fn check_schema(meta: &sled::Tree, dir: &Path) -> Result<(), StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt {
-        path: dir.display().to_string(),
-        message,
-    };
-    match meta.get(SCHEMA_KEY).map_err(backend)? {
-        None => {
-            meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
-                .map_err(backend)?;
-            meta.flush().map_err(backend)?;
-            Ok(())
-        }
-        Some(v) => {
-            let text = String::from_utf8_lossy(&v);
-            match text.parse::<u32>() {
-                Ok(SCHEMA_VERSION) => Ok(()),
-                Ok(n) if n > SCHEMA_VERSION => Err(corrupt(format!(
-                    "its schema version is {n}, newer than the version {SCHEMA_VERSION} this \
-                     cc-ci understands; run a newer cc-ci or import an export"
-                ))),
-                Ok(n) => Err(corrupt(format!(
-                    "its schema version {n} is unknown (this cc-ci understands {SCHEMA_VERSION})"
-                ))),
-                Err(_) => Err(corrupt(format!(
-                    "its schema version {text:?} is not a number"
-                ))),
-            }
-        }
-    }
-}
-
 /// Decodes a stored record.
 pub(crate) fn decode<S: Spec>(name: &[u8], bytes: &[u8]) -> Result<Object<S>, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
@@ -328,10 +240,19 @@ pub(crate) fn decode<S: Spec>(name: &[u8], bytes: &[u8]) -> Result<Object<S>, St
     })
 }
 
+fn kind_index(kind: Kind) -> usize {
+    Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
 impl Inner {
     pub(crate) fn tree(&self, kind: Kind) -> &sled::Tree {
-        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        &self.records[i]
+        &self.records[kind_index(kind)]
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn get<S: Spec>(&self, name: &str) -> Result<Option<Object<S>>, StoreError> {
@@ -364,15 +285,13 @@ impl Inner {
         name: &str,
         decide: impl FnOnce(Option<Object<S>>) -> Result<Decision<S>, StoreError>,
     ) -> Result<(Decision<S>, u64), StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.lock_writes();
         let tree = self.tree(S::KIND);
         let current = match tree.get(name).map_err(backend)? {
             Some(v) => Some(decode::<S>(name.as_bytes(), &v)?),
             None => None,
         };
+        let existed = current.is_some();
         let decision = decide(current)?;
         let (mut obj, deleted) = match decision {
             Decision::Keep(obj) => {
@@ -386,7 +305,7 @@ impl Inner {
         };
         let rv = self.db.generate_id().map_err(backend)?;
         obj.metadata.resource_version = rv.to_string();
-        let json = serde_json::to_vec(&obj).map_err(backend)?;
+        let json = sled::IVec::from(serde_json::to_vec(&obj).map_err(backend)?);
         let event_value = History::encode(S::KIND, deleted, &json);
         let hist_key = super::history::key(rv);
         (tree, self.history.tree())
@@ -394,7 +313,7 @@ impl Inner {
                 if deleted {
                     t.remove(name.as_bytes())?;
                 } else {
-                    t.insert(name.as_bytes(), json.as_slice())?;
+                    t.insert(name.as_bytes(), json.clone())?;
                 }
                 h.insert(&hist_key, event_value.as_slice())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
@@ -402,13 +321,20 @@ impl Inner {
             .map_err(|e| StoreError::Backend(format!("writing {} {name:?}: {e:?}", S::KIND)))?;
         self.last_committed.store(rv, Ordering::Release);
         self.history.note_write();
+        if let Some(count) = self.counts[kind_index(S::KIND)].get() {
+            if deleted && existed {
+                count.fetch_sub(1, Ordering::AcqRel);
+            } else if !deleted && !existed {
+                count.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         // No receivers is fine: nobody watches.
         let _ = self.live.send(Arc::new(Event {
             rv,
             kind: S::KIND,
             name: name.to_string(),
             deleted,
-            json: json.into(),
+            json,
         }));
         let applied = if deleted {
             Decision::Remove(obj)

@@ -8,8 +8,8 @@ use std::io::{BufRead, Write};
 use super::sled_store::{Decision, SledStore};
 use super::{LabelSelector, StoreError};
 use crate::api::{
-    AppDeploymentSpec, Kind, Object, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec,
-    validate_name,
+    API_VERSION, AppDeploymentSpec, Kind, Object, ProxyDeploymentSpec, RecipeSpec, Spec,
+    TestRunSpec, validate_name,
 };
 
 /// Errors of [`export`] and [`import`].
@@ -70,8 +70,18 @@ enum Loaded {
     AppDeployment(Object<AppDeploymentSpec>),
 }
 
+/// Decodes and checks one record, filling what a hand-written manifest leaves out (uid,
+/// creation time, generation) as `create` would.
 fn load<S: Spec>(value: serde_json::Value) -> Result<Object<S>, String> {
-    let obj: Object<S> = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let mut obj: Object<S> = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    obj.api_version = API_VERSION.to_string();
+    if obj.metadata.uid.is_empty() {
+        obj.metadata.uid = uuid::Uuid::new_v4().to_string();
+    }
+    obj.metadata
+        .creation_timestamp
+        .get_or_insert_with(chrono::Utc::now);
+    obj.metadata.generation = obj.metadata.generation.max(1);
     validate_name(&obj.metadata.name).map_err(|e| e.to_string())?;
     obj.spec.validate().map_err(|errors| {
         errors

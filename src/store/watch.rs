@@ -98,6 +98,11 @@ pub(crate) fn watch<S: Spec>(
     let (first, mut listed) = match from {
         None => relist::<S>(&inner),
         Some(rv) => {
+            // A version this store never reached comes from another store (e.g. one restored
+            // from an export): resuming from it would skip real events.
+            if rv > inner.last_committed.load(Ordering::Acquire) {
+                return Err(StoreError::Expired(rv));
+            }
             let events = inner.history.after(rv)?;
             let high = events.last().map_or(rv, |e| e.rv.max(rv));
             let first = events
@@ -140,4 +145,52 @@ pub(crate) fn watch<S: Spec>(
         }
     };
     Ok(stream.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Kind;
+
+    fn event(rv: u64, name: &str) -> Event {
+        Event {
+            rv,
+            kind: Kind::Recipe,
+            name: name.into(),
+            deleted: false,
+            json: sled::IVec::from(&b"{}"[..]),
+        }
+    }
+
+    #[test]
+    fn live_events_the_list_already_showed_are_dropped() {
+        let mut listed = Listed {
+            low: 10,
+            high: 20,
+            versions: HashMap::from([("a".to_string(), 15), ("b".to_string(), 5)]),
+        };
+        assert!(
+            listed.covers(&event(9, "x")),
+            "at or below low: in the list"
+        );
+        assert!(
+            listed.covers(&event(12, "a")),
+            "list showed a newer version of a"
+        );
+        assert!(
+            listed.covers(&event(15, "a")),
+            "list showed exactly this version"
+        );
+        assert!(
+            !listed.covers(&event(16, "a")),
+            "newer than what the list showed"
+        );
+        assert!(!listed.covers(&event(13, "b")), "list showed an older b");
+        assert!(!listed.covers(&event(14, "new")), "not in the list at all");
+        assert!(!listed.covers(&event(21, "a")), "after the list ended");
+        assert!(
+            listed.versions.is_empty(),
+            "past high the per-object map is dropped"
+        );
+    }
 }
