@@ -3,6 +3,9 @@
 mod api;
 mod ccctl;
 mod conformance;
+mod fixture_repo;
+mod lifecycle;
+mod recipe;
 mod runtime;
 mod schema;
 mod serve;
