@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::controllers::RunSettings;
 use crate::runtime::RuntimeSettings;
 
 /// How log lines are written to stderr.
@@ -50,6 +51,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Controller runtime tunables (`[runtime]` table).
     pub runtime: RuntimeSettings,
+    /// How test runs execute and are cleaned up (`[runs]`).
+    pub runs: RunSettings,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             insecure_no_auth: false,
             max_body_bytes: crate::http::DEFAULT_BODY_LIMIT,
             runtime: RuntimeSettings::default(),
+            runs: RunSettings::default(),
         }
     }
 }

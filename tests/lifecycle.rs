@@ -55,6 +55,9 @@ print(r.status)";
 /// Image of the (never started) helper containers that copy volume files.
 const HELPER_IMAGE: &str = "ccci/base:bookworm";
 
+/// The controller instance the lifecycle tests label their objects with.
+const TEST_INSTANCE: &str = "lifecycle-test";
+
 fn backup_plan(app: &app::App) -> Vec<ServiceBackup> {
     let loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map()).unwrap();
     match backup::plan(&services_from_compose(&loaded.compose)).unwrap() {
@@ -119,6 +122,7 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
     // The previous version, with data written into it.
     let generated = secrets.ensure(&old.stack, &old.secrets, &redactor).unwrap();
     let stack_opts = StackOptions {
+        instance: TEST_INSTANCE,
         run,
         recipe: "webapp-pg",
         version: previous.tag(),
@@ -169,7 +173,7 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
         &plan,
         &tmp.path().join("backup"),
         HELPER_IMAGE,
-        &deploy::run_labels(run),
+        &deploy::run_labels(TEST_INSTANCE, run),
         &mut |l: &str| log.push(l.to_string()),
     )
     .await
@@ -184,7 +188,7 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
         &plan,
         &archives,
         HELPER_IMAGE,
-        &deploy::run_labels(run),
+        &deploy::run_labels(TEST_INSTANCE, run),
         &mut |l: &str| log.push(l.to_string()),
     )
     .await
@@ -253,6 +257,7 @@ async fn static_site_volume_is_backed_up_whole_and_restored() {
     };
     let site = app::load(&head.dir, &params).unwrap();
     let opts = StackOptions {
+        instance: TEST_INSTANCE,
         run,
         recipe: "static-site",
         version: "1.1.0+1.1",
@@ -274,7 +279,7 @@ async fn static_site_volume_is_backed_up_whole_and_restored() {
     );
 
     let plan = backup_plan(&site);
-    let labels = deploy::run_labels(run);
+    let labels = deploy::run_labels(TEST_INSTANCE, run);
     let archives = snapshot::backup(
         &engine,
         &site.stack,

@@ -14,6 +14,9 @@
 //! ```
 
 pub mod recipe_status;
+pub mod settings;
+
+pub use settings::RunSettings;
 
 use std::sync::Arc;
 

@@ -29,6 +29,10 @@ pub const MANAGED_LABEL: &str = "cc-ci.managed";
 /// Label naming the run that owns an object.
 pub const RUN_LABEL: &str = "cc-ci.run";
 
+/// Label naming the controller instance that owns an object (`[runs] instance`); the janitor
+/// only touches objects of its own instance.
+pub const INSTANCE_LABEL: &str = "cc-ci.instance";
+
 /// Why an app could not be deployed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -43,10 +47,11 @@ pub enum DeployError {
     Engine(#[from] EngineError),
 }
 
-/// The labels of every object run `run` creates.
-pub fn run_labels(run: &str) -> BTreeMap<String, String> {
+/// The labels of every object run `run` of controller instance `instance` creates.
+pub fn run_labels(instance: &str, run: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_LABEL.to_string(), "true".to_string()),
+        (INSTANCE_LABEL.to_string(), instance.to_string()),
         (RUN_LABEL.to_string(), run.to_string()),
     ])
 }
@@ -54,6 +59,8 @@ pub fn run_labels(run: &str) -> BTreeMap<String, String> {
 /// How to build a run's stack.
 #[derive(Clone, Debug)]
 pub struct StackOptions<'a> {
+    /// The controller instance (for labels).
+    pub instance: &'a str,
     /// The run's name (for labels).
     pub run: &'a str,
     /// Recipe name (for abra's labels).
@@ -75,7 +82,7 @@ pub fn stack_spec(
     let mut loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map())?;
     prepare_compose(&mut loaded.compose, &app.env, opts.recipe, opts.version);
     let convert_opts = ConvertOptions {
-        extra_labels: run_labels(opts.run),
+        extra_labels: run_labels(opts.instance, opts.run),
         force_dnsrr: opts.force_dnsrr,
     };
     let mut spec = convert_loaded(&app.stack, &loaded, &convert_opts)?;
