@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod controllers;
+pub mod executor;
 pub mod http;
 pub mod metrics;
 pub mod recipe;

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub testruns: IntGaugeVec,
     /// `ccci_records{kind}`: records per kind.
     pub records: IntGaugeVec,
+    /// `ccci_stage_duration_seconds{stage,result}`: how long finished stages took.
+    pub stage_duration_seconds: HistogramVec,
     /// `ccci_store_size_bytes`: size of the store on disk.
     pub store_size_bytes: IntGauge,
 }
@@ -72,6 +74,20 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(reconcile_time_seconds.clone()))
+            .expect("unique metric");
+        let stage_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "ccci_stage_duration_seconds",
+                "Wall time of finished TestRun stages, per stage and result.",
+            )
+            .buckets(vec![
+                1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ]),
+            &["stage", "result"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stage_duration_seconds.clone()))
             .expect("unique metric");
         let store_size_bytes =
             IntGauge::new("ccci_store_size_bytes", "Size of the record store on disk.")
@@ -124,6 +140,7 @@ impl Metrics {
                 &["phase"],
             ),
             records: gauge(&registry, "ccci_records", "Records per kind.", &["kind"]),
+            stage_duration_seconds,
             store_size_bytes,
             registry,
         }
@@ -149,6 +166,18 @@ impl Metrics {
                 .with_label_values(&[phase.as_str()])
                 .set(i64::try_from(counts(phase)).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Observes a finished stage in `ccci_stage_duration_seconds`.
+    pub fn observe_stage(
+        &self,
+        stage: crate::api::StageKind,
+        result: crate::api::StagePhase,
+        seconds: f64,
+    ) {
+        self.stage_duration_seconds
+            .with_label_values(&[stage.as_str(), &format!("{result:?}")])
+            .observe(seconds);
     }
 
     /// The Prometheus text exposition of all metrics.

@@ -287,6 +287,10 @@ pub struct TestRunStatus {
     /// The deployed app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<AppInfo>,
+    /// Run-level steps outside any stage (`fetch` before the first stage, `teardown` after
+    /// the last), recorded like a stage's steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
     /// One entry per planned stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageStatus>,

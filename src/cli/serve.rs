@@ -82,6 +82,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// The engine and files the TestRun controller works with. A Docker daemon that cannot be
+/// reached now does not stop the server: runs fail their steps (and retry) until it answers.
+async fn swarm_deps(config: &Config) -> anyhow::Result<crate::controllers::SwarmDeps> {
+    let docker = match crate::swarm::docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "Docker is not reachable; TestRuns will retry until it is");
+            // Only a malformed DOCKER_HOST makes this fail.
+            bollard::Docker::connect_with_local_defaults()
+                .context("cannot make a Docker client (check DOCKER_HOST)")?
+        }
+    };
+    Ok(crate::controllers::SwarmDeps {
+        docker,
+        logs: crate::recipe::runlog::RunLogs::new(&config.state_dir),
+        runs: config.runs.clone(),
+        executor: Arc::new(crate::executor::builtin::BuiltinChecks),
+    })
+}
+
 /// Serves with `config` until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
@@ -123,12 +143,19 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
     // controllers: started here
     let (controllers_ready, mut controllers_ready_rx) = watch::channel(false);
+    let swarm = if config.runs.enabled {
+        Some(swarm_deps(&config).await?)
+    } else {
+        tracing::info!("[runs] enabled = false: TestRuns are kept but not executed");
+        None
+    };
     let controllers = tokio::spawn(crate::controllers::run(
         store.clone(),
         metrics.clone(),
         config.runtime.clone(),
         shutdown.clone(),
         controllers_ready,
+        swarm,
     ));
 
     tokio::select! {

@@ -6,6 +6,7 @@
 //! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
 //! let controllers = tokio::spawn(cc_ci::controllers::run(
 //!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
+//!     Some(swarm), // the TestRun controller's engine, run logs, settings and test executor
 //! ));
 //! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
 //! // their first full list. It never turns back to false.
@@ -15,6 +16,7 @@
 
 pub mod recipe_status;
 pub mod settings;
+pub mod testrun;
 
 pub use settings::RunSettings;
 
@@ -24,7 +26,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::executor::TestExecutor;
 use crate::metrics::Metrics;
+use crate::recipe::runlog::RunLogs;
 use crate::runtime::RuntimeSettings;
 use crate::store::Store;
 
@@ -37,6 +41,18 @@ pub struct Started {
     pub ready: Vec<watch::Receiver<bool>>,
     /// Its tasks; they end after `shutdown` is cancelled.
     pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// What the controllers that act on Swarm (the TestRun reconciler) work with.
+pub struct SwarmDeps {
+    /// The Docker engine.
+    pub docker: bollard::Docker,
+    /// Run logs and run directories under the state dir.
+    pub logs: RunLogs,
+    /// The `[runs]` settings.
+    pub runs: RunSettings,
+    /// Runs the test steps (today [`crate::executor::builtin::BuiltinChecks`]).
+    pub executor: Arc<dyn TestExecutor>,
 }
 
 /// Why [`run`] ended with an error.
@@ -52,7 +68,8 @@ pub enum RunError {
     },
 }
 
-/// Starts every controller (today: [`recipe_status`]) on `store`, and runs them until
+/// Starts every controller ([`recipe_status`], and [`testrun`] when `swarm` is given) on
+/// `store`, and runs them until
 /// `shutdown` is cancelled; then lets in-flight reconciles finish (within
 /// `settings.shutdown_grace_seconds`) and returns.
 ///
@@ -64,13 +81,26 @@ pub async fn run<S: Store>(
     settings: RuntimeSettings,
     shutdown: CancellationToken,
     ready: watch::Sender<bool>,
+    swarm: Option<SwarmDeps>,
 ) -> Result<(), RunError> {
-    let started = vec![recipe_status::start(
+    let mut started = vec![recipe_status::start(
         &store,
-        metrics,
-        settings,
+        metrics.clone(),
+        settings.clone(),
         shutdown.clone(),
     )];
+    if let Some(swarm) = swarm {
+        started.push(testrun::start(
+            &store,
+            swarm.docker,
+            swarm.logs,
+            swarm.runs,
+            swarm.executor,
+            settings,
+            metrics,
+            shutdown.clone(),
+        ));
+    }
     let mut signals: Vec<watch::Receiver<bool>> =
         started.iter().flat_map(|s| s.ready.clone()).collect();
     let readiness = tokio::spawn(async move {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```toml
 /// [runs]
+/// enabled = true                  # false: keep and serve records, execute no run
 /// instance = "cc-ci"              # value of the cc-ci.instance label on everything runs create
 /// max_concurrent_runs = 1         # runs admitted at once; the rest wait FIFO
 /// base_domain = "ci.localhost"    # apps get <recipe>-pr<N>-<sha7>.<base_domain>
@@ -23,6 +24,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunSettings {
+    /// Whether this controller executes TestRuns (`false`: records are kept and served, but no
+    /// run is admitted and nothing touches Docker — e.g. for benchmarks of the control plane).
+    pub enabled: bool,
     /// The value of the `cc-ci.instance` label on every swarm object runs create. The janitor
     /// only ever touches objects of its own instance, so two controllers (or a test suite) can
     /// share one swarm.
@@ -52,6 +56,7 @@ pub struct RunSettings {
 impl Default for RunSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             instance: "cc-ci".into(),
             max_concurrent_runs: 1,
             base_domain: "ci.localhost".into(),

@@ -73,7 +73,7 @@ fn docker_err(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) 
 }
 
 /// One archive of a backup.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Archive {
     /// Compose service.
     pub service: String,

@@ -206,6 +206,19 @@ pub async fn fetch(
 }
 
 impl Checkout {
+    /// Opens a checkout made earlier by [`fetch`] or [`Checkout::worktree`] (e.g. after a
+    /// controller restart): its checked-out commit and its tags.
+    pub async fn open(dir: &Path, timeout: Duration) -> Result<Checkout, SourceError> {
+        let git = Git { dir, timeout };
+        let head = git.run(&["rev-parse", "HEAD"]).await?.trim().to_string();
+        let tags = list_tags(&git).await?;
+        Ok(Checkout {
+            dir: dir.to_path_buf(),
+            head,
+            tags,
+        })
+    }
+
     /// Checks out `rev` (a tag or a SHA present in this checkout) into a new work tree at
     /// `dest`, sharing this checkout's objects; used for the previous version of an upgrade.
     pub async fn worktree(

@@ -1,0 +1,492 @@
+//! What each step of a run does on the engine: fetch the recipe, deploy a version, wait for
+//! it to converge, run a test step, remove the app, back up, restore, tear everything down.
+//!
+//! Each function either finishes the step ([`StepResult`]: passed, or failed because of the
+//! recipe) or returns a [`StepError`] (an infrastructure problem: the step is retried).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+
+use super::plan::{StageFacts, Step, TestPhase};
+use super::workspace::{Workspace, WorkspaceError};
+use crate::api::{AppInfo, StageKind, StagePhase, TestRun, TestRunStatus};
+use crate::controllers::RunSettings;
+use crate::executor::{StepLog, TestExecutor, TestReport, TestRequest};
+use crate::recipe::app::{self, App, AppParams};
+use crate::recipe::backup::{self, BackupPlan, ServiceBackup};
+use crate::recipe::deploy::{self, DeployError, StackOptions};
+use crate::recipe::redact::Redactor;
+use crate::recipe::secrets::SecretFile;
+use crate::recipe::snapshot::{self, SnapshotError};
+use crate::recipe::source::SourceError;
+use crate::recipe::version::{head_version, previous_version};
+use crate::swarm::compose;
+use crate::swarm::converge::{self, ConvergeError, ConvergeOptions};
+use crate::swarm::docker::EngineError;
+
+/// How long removing a run's objects may take.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// An infrastructure problem: the step did not finish and is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl From<WorkspaceError> for StepError {
+    fn from(e: WorkspaceError) -> Self {
+        StepError(e.to_string())
+    }
+}
+
+impl From<EngineError> for StepError {
+    fn from(e: EngineError) -> Self {
+        StepError(e.to_string())
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, Default)]
+pub struct StepResult {
+    /// Whether it passed.
+    pub ok: bool,
+    /// A one-line summary (for a failure: what failed, e.g. the service and task error).
+    pub message: String,
+    /// The tests' results, for a test step.
+    pub report: Option<TestReport>,
+}
+
+impl StepResult {
+    fn passed(message: impl Into<String>) -> Self {
+        StepResult {
+            ok: true,
+            message: message.into(),
+            report: None,
+        }
+    }
+
+    fn failed(message: impl Into<String>) -> Self {
+        StepResult {
+            ok: false,
+            message: message.into(),
+            report: None,
+        }
+    }
+}
+
+/// What a step needs to know about its run.
+pub struct RunEnv<'a> {
+    /// The engine.
+    pub docker: &'a Docker,
+    /// The `[runs]` settings.
+    pub settings: &'a RunSettings,
+    /// Runs the test steps.
+    pub executor: &'a Arc<dyn TestExecutor>,
+    /// The run.
+    pub run: &'a TestRun,
+    /// Git URL of the recipe.
+    pub url: String,
+    /// The Recipe's env overrides.
+    pub overrides: BTreeMap<String, String>,
+    /// The Recipe's converge timeout, if it sets one.
+    pub converge_seconds: Option<u64>,
+    /// The run's directory.
+    pub workspace: Workspace,
+    /// Scrubs the run's secrets from everything logged.
+    pub redactor: Redactor,
+}
+
+/// What the fetch step learned.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The pinned commit.
+    pub commit: String,
+    /// The app: stack, domain, versions.
+    pub app: AppInfo,
+}
+
+/// Is an engine error the recipe's fault (the engine refused what the recipe asks for)?
+fn recipe_fault(e: &EngineError) -> bool {
+    match e {
+        EngineError::SecretChanged { .. }
+        | EngineError::ConfigChanged { .. }
+        | EngineError::SecretNotFound { .. }
+        | EngineError::ConfigNotFound { .. }
+        | EngineError::ExternalNetworkMissing { .. } => true,
+        EngineError::Api { source, .. } => {
+            crate::swarm::docker::status_code(source).is_some_and(|c| (400..500).contains(&c))
+        }
+        _ => false,
+    }
+}
+
+/// Fetches the recipe at the run's ref and decides the app: commit, versions, domain, stack.
+/// `Ok(Err(why))` when the recipe itself is unusable (the run fails).
+pub async fn fetch(
+    env: &RunEnv<'_>,
+    attempt: impl FnOnce(&str) -> u32,
+    log: StepLog<'_>,
+) -> Result<Result<Prepared, String>, StepError> {
+    let spec = &env.run.spec;
+    log(&format!(
+        "fetching {} at {}",
+        crate::recipe::source::redact_url(&env.url),
+        spec.git_ref
+    ));
+    let head = match env.workspace.head(&env.url, &spec.git_ref, None).await {
+        Ok(c) => c,
+        Err(WorkspaceError::Source(
+            e @ (SourceError::RefNotFound { .. } | SourceError::BadRef(_)),
+        )) => {
+            return Ok(Err(e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let commit = head.head.clone();
+    let version = head_version(&head.tags, &commit)
+        .map(|v| v.tag().to_string())
+        .unwrap_or_else(|| commit.chars().take(7).collect());
+    let previous = match previous_version(&head.tags, &commit, spec.upgrade_from.as_deref()) {
+        Ok(p) => p.map(|v| v.tag().to_string()),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let domain = app::run_domain(
+        &spec.recipe,
+        spec.pr,
+        &commit,
+        attempt(&commit),
+        &env.settings.base_domain,
+    );
+    let params = AppParams {
+        recipe: spec.recipe.clone(),
+        version: version.clone(),
+        domain: domain.clone(),
+        stack: None,
+        overrides: env.overrides.clone(),
+    };
+    let loaded = match app::load(&head.dir, &params) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(Err(format!(
+                "the recipe at {commit} cannot be configured: {e}"
+            )));
+        }
+    };
+    log(&format!(
+        "commit {commit}, version {version}, previous version {}, domain {domain}, stack {}",
+        previous.as_deref().unwrap_or("none"),
+        loaded.stack
+    ));
+    Ok(Ok(Prepared {
+        commit,
+        app: AppInfo {
+            stack: loaded.stack,
+            domain,
+            routing: None,
+            version: Some(version),
+            previous_version: previous,
+        },
+    }))
+}
+
+fn app_info(status: &TestRunStatus) -> Result<(&AppInfo, &str), StepError> {
+    match (&status.app, &status.commit) {
+        (Some(a), Some(c)) => Ok((a, c)),
+        _ => Err(StepError("the run has not been fetched".into())),
+    }
+}
+
+/// The app at the head (`previous == false`) or the previous version, loaded from its checkout.
+async fn load_app(
+    env: &RunEnv<'_>,
+    status: &TestRunStatus,
+    previous: bool,
+) -> Result<Result<(App, String), String>, StepError> {
+    let (info, commit) = app_info(status)?;
+    let head = env
+        .workspace
+        .head(&env.url, &env.run.spec.git_ref, Some(commit))
+        .await?;
+    let (dir, version) = if previous {
+        let tag = info
+            .previous_version
+            .clone()
+            .ok_or_else(|| StepError("no previous version".into()))?;
+        (env.workspace.previous(&head, &tag).await?.dir, tag)
+    } else {
+        (head.dir, info.version.clone().unwrap_or_default())
+    };
+    let params = AppParams {
+        recipe: env.run.spec.recipe.clone(),
+        version: version.clone(),
+        domain: info.domain.clone(),
+        stack: Some(info.stack.clone()),
+        overrides: env.overrides.clone(),
+    };
+    Ok(app::load(&dir, &params)
+        .map(|a| (a, version))
+        .map_err(|e| e.to_string()))
+}
+
+fn backup_plan(app: &App) -> Result<Option<Vec<ServiceBackup>>, String> {
+    let loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map())
+        .map_err(|e| e.to_string())?;
+    match backup::plan(&backup::services_from_compose(&loaded.compose)) {
+        Ok(BackupPlan::Services(s)) => Ok(Some(s)),
+        Ok(BackupPlan::NotApplicable) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What the plan of `stage` depends on. `Ok(Err(why))`: the head cannot be loaded.
+pub async fn stage_facts(
+    env: &RunEnv<'_>,
+    status: &TestRunStatus,
+    stage: StageKind,
+) -> Result<Result<StageFacts, String>, StepError> {
+    let (info, _) = app_info(status)?;
+    let has_backup_labels = if stage == StageKind::BackupRestore {
+        match load_app(env, status, false).await? {
+            Ok((app, _)) => match backup_plan(&app) {
+                Ok(plan) => plan.is_some(),
+                Err(why) => return Ok(Err(why)),
+            },
+            Err(why) => return Ok(Err(why)),
+        }
+    } else {
+        false
+    };
+    let app_at_head = status
+        .stages
+        .iter()
+        .any(|s| s.stage == StageKind::Upgrade && s.phase == StagePhase::Passed);
+    Ok(Ok(StageFacts {
+        previous_version: info.previous_version.clone(),
+        has_backup_labels,
+        app_at_head,
+    }))
+}
+
+fn labels(env: &RunEnv<'_>) -> BTreeMap<String, String> {
+    deploy::run_labels(&env.settings.instance, env.run.name())
+}
+
+async fn converge_step(
+    env: &RunEnv<'_>,
+    stack: &str,
+    log: StepLog<'_>,
+) -> Result<StepResult, StepError> {
+    let opts = ConvergeOptions {
+        timeout: env.converge_seconds.map(Duration::from_secs),
+        default_timeout: env.settings.converge_timeout(),
+        ..ConvergeOptions::default()
+    };
+    let started = std::time::Instant::now();
+    match converge::wait(env.docker, stack, &opts, |line| log(line)).await {
+        Ok(()) => Ok(StepResult::passed(format!(
+            "converged in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ))),
+        Err(ConvergeError::Engine(e)) => Err(e.into()),
+        Err(e) => Ok(StepResult::failed(e.to_string())),
+    }
+}
+
+/// Runs `step` of `stage`.
+pub async fn execute(
+    env: &RunEnv<'_>,
+    status: &TestRunStatus,
+    stage: StageKind,
+    step: Step,
+    log: StepLog<'_>,
+) -> Result<StepResult, StepError> {
+    let (info, _) = app_info(status)?;
+    let stack = info.stack.clone();
+    match step {
+        Step::Deploy { previous } => {
+            let (app, version) = match load_app(env, status, previous).await? {
+                Ok(a) => a,
+                Err(why) => return Ok(StepResult::failed(why)),
+            };
+            log(&format!(
+                "deploying {} {version} as stack {stack}",
+                env.run.spec.recipe
+            ));
+            let mut secrets = SecretFile::open(&env.workspace.secrets_file())
+                .map_err(|e| StepError(e.to_string()))?;
+            let generated = match secrets.ensure(&stack, &app.secrets, &env.redactor) {
+                Ok(g) => g,
+                Err(e) => return Ok(StepResult::failed(e.to_string())),
+            };
+            let opts = StackOptions {
+                instance: &env.settings.instance,
+                run: env.run.name(),
+                recipe: &env.run.spec.recipe,
+                version: &version,
+                force_dnsrr: env.settings.force_dnsrr,
+            };
+            let spec = match deploy::stack_spec(&app, &generated, &opts) {
+                Ok(s) => s,
+                Err(e) => return Ok(StepResult::failed(e.to_string())),
+            };
+            for w in &spec.warnings {
+                log(&format!("warning: {w}"));
+            }
+            match deploy::deploy(env.docker, &spec).await {
+                Ok(report) => Ok(StepResult::passed(format!(
+                    "{version}: {} created, {} updated, {} unchanged",
+                    report.created.len(),
+                    report.updated.len(),
+                    report.unchanged.len()
+                ))),
+                Err(DeployError::Engine(e)) if !recipe_fault(&e) => Err(e.into()),
+                Err(e) => Ok(StepResult::failed(e.to_string())),
+            }
+        }
+        Step::Converge { .. } | Step::Settle | Step::ConvergeRestored => {
+            converge_step(env, &stack, log).await
+        }
+        Step::Test(phase) => {
+            let request = TestRequest {
+                run: env.run.name().to_string(),
+                labels: labels(env),
+                recipe: env.run.spec.recipe.clone(),
+                stage,
+                phase,
+                stack: stack.clone(),
+                domain: info.domain.clone(),
+                version: current_version(status, stage, phase, info),
+                previous_version: info.previous_version.clone(),
+                helper_image: env.settings.helper_image.clone(),
+            };
+            let report = env
+                .executor
+                .run(env.docker, &request, log)
+                .await
+                .map_err(|e| StepError(e.to_string()))?;
+            let c = &report.counts;
+            let mut message = format!(
+                "{} passed, {} failed, {} skipped",
+                c.passed, c.failed, c.skipped
+            );
+            if let Some(first) = report.failing.first() {
+                message.push_str(&format!(": {first}"));
+            }
+            Ok(StepResult {
+                ok: report.passed(),
+                message,
+                report: Some(report),
+            })
+        }
+        Step::Remove => {
+            let removed = deploy::teardown(env.docker, env.run.name(), REMOVE_TIMEOUT).await?;
+            Ok(StepResult::passed(format!(
+                "removed {} services, {} volumes, {} secrets",
+                removed.services.len(),
+                removed.volumes.len(),
+                removed.secrets.len()
+            )))
+        }
+        Step::Backup => {
+            let app = match load_app(env, status, false).await? {
+                Ok((a, _)) => a,
+                Err(why) => return Ok(StepResult::failed(why)),
+            };
+            let plan = match backup_plan(&app) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
+                Err(why) => return Ok(StepResult::failed(why)),
+            };
+            let dest = env.workspace.backup_dir();
+            let _ = tokio::fs::remove_dir_all(&dest).await;
+            match snapshot::backup(
+                env.docker,
+                &stack,
+                &plan,
+                &dest,
+                &env.settings.helper_image,
+                &labels(env),
+                log,
+            )
+            .await
+            {
+                Ok(archives) => {
+                    env.workspace.save_archives(&archives)?;
+                    let bytes: u64 = archives.iter().map(|a| a.content_bytes).sum();
+                    Ok(StepResult::passed(format!(
+                        "{} archives, {bytes} bytes of files",
+                        archives.len()
+                    )))
+                }
+                Err(e) => snapshot_outcome(e),
+            }
+        }
+        Step::Restore => {
+            let app = match load_app(env, status, false).await? {
+                Ok((a, _)) => a,
+                Err(why) => return Ok(StepResult::failed(why)),
+            };
+            let plan = match backup_plan(&app) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
+                Err(why) => return Ok(StepResult::failed(why)),
+            };
+            let archives = env.workspace.archives()?;
+            match snapshot::restore(
+                env.docker,
+                &stack,
+                &plan,
+                &archives,
+                &env.settings.helper_image,
+                &labels(env),
+                log,
+            )
+            .await
+            {
+                Ok(()) => Ok(StepResult::passed(format!(
+                    "restored {} archives",
+                    archives.len()
+                ))),
+                Err(e) => snapshot_outcome(e),
+            }
+        }
+    }
+}
+
+fn snapshot_outcome(e: SnapshotError) -> Result<StepResult, StepError> {
+    match e {
+        SnapshotError::Docker { .. } | SnapshotError::Io { .. } => Err(StepError(e.to_string())),
+        other => Ok(StepResult::failed(other.to_string())),
+    }
+}
+
+/// The version deployed when a test step runs: the previous one for the upgrade's `pre`.
+fn current_version(
+    _status: &TestRunStatus,
+    stage: StageKind,
+    phase: TestPhase,
+    info: &AppInfo,
+) -> String {
+    if stage == StageKind::Upgrade && phase == TestPhase::Pre {
+        info.previous_version.clone().unwrap_or_default()
+    } else {
+        info.version.clone().unwrap_or_default()
+    }
+}
+
+/// Removes everything the run owns in Swarm, its checkouts, secrets file and backups.
+pub async fn teardown(env: &RunEnv<'_>, log: StepLog<'_>) -> Result<StepResult, StepError> {
+    let removed = deploy::teardown(env.docker, env.run.name(), REMOVE_TIMEOUT).await?;
+    log(&format!(
+        "removed {} services, {} networks, {} volumes, {} secrets, {} configs",
+        removed.services.len(),
+        removed.networks.len(),
+        removed.volumes.len(),
+        removed.secrets.len(),
+        removed.configs.len()
+    ));
+    env.workspace.clean().await?;
+    Ok(StepResult::passed("everything the run created is removed"))
+}
