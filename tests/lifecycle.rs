@@ -20,6 +20,9 @@ use cc_ci::swarm::docker;
 
 use crate::fixture_repo::FixtureRepo;
 
+mod harness;
+mod testrun;
+
 fn docker_cli(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)

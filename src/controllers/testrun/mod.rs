@@ -597,19 +597,20 @@ fn begin_attempt(
 /// A run log stream fed from synchronous callbacks (steps log through `FnMut(&str)`); a task
 /// writes the lines, redacted, as they come, so progress is visible while a step runs.
 struct LogSink {
-    tx: mpsc::UnboundedSender<String>,
+    // `None` ends the stream: callbacks handed out may outlive the sink's own sender.
+    tx: mpsc::UnboundedSender<Option<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LogSink {
     async fn open<St: Store>(ctx: &Context<St>, run: &str, stream: &str) -> LogSink {
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
         let writer = ctx.logs.writer(run, stream, redactor(ctx, run)).await;
         let run = run.to_string();
         let task = tokio::spawn(async move {
             match writer {
                 Ok(mut w) => {
-                    while let Some(line) = rx.recv().await {
+                    while let Some(Some(line)) = rx.recv().await {
                         if let Err(e) = w.line(&line).await {
                             tracing::warn!(run, error = %e, "cannot write the run log");
                             break;
@@ -619,7 +620,7 @@ impl LogSink {
                 }
                 Err(e) => {
                     tracing::warn!(run, error = %e, "cannot open the run log");
-                    while rx.recv().await.is_some() {}
+                    while let Some(Some(_)) = rx.recv().await {}
                 }
             }
         });
@@ -630,16 +631,16 @@ impl LogSink {
     fn callback(&self) -> impl FnMut(&str) + Send + 'static {
         let tx = self.tx.clone();
         move |line: &str| {
-            let _ = tx.send(line.to_string());
+            let _ = tx.send(Some(line.to_string()));
         }
     }
 
     /// Writes what is queued and closes the stream.
     async fn close(self, last: Option<String>) {
         if let Some(line) = last {
-            let _ = self.tx.send(line);
+            let _ = self.tx.send(Some(line));
         }
-        drop(self.tx);
+        let _ = self.tx.send(None);
         let _ = self.task.await;
     }
 }
