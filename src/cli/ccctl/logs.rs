@@ -52,6 +52,8 @@ pub async fn logs(client: &Client, req: &LogsRequest<'_>) -> anyhow::Result<()> 
         }
         (Some(stream), false) => {
             if !names.iter().any(|n| n == stream) {
+                // The server's verdict on the name first: a malformed one is a BadRequest.
+                client.log_read(req.run, stream, 0, 0).await?;
                 return Err(NotFound(format!(
                     "testrun {:?} has no log stream {stream:?} (it has: {})",
                     req.run,
