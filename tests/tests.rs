@@ -5,6 +5,7 @@ mod ccctl;
 mod conformance;
 mod fixture_repo;
 mod lifecycle;
+mod logs;
 mod recipe;
 mod runtime;
 mod schema;

@@ -1,5 +1,5 @@
 //! `ccctl`: kubectl-style client of the cc-ci API (`get`, `describe`, `apply`, `delete`,
-//! `version`). Arguments are parsed in two phases (clap's raw arguments, then a validated
+//! `logs`, `run`, `version`). Arguments are parsed in two phases (clap's raw arguments, then a validated
 //! [`args::Config`]); see `docs/ccctl.md` for the commands, output formats and exit codes.
 
 pub mod apply;
@@ -8,7 +8,9 @@ pub mod client;
 pub mod columns;
 pub mod describe;
 pub mod get;
+pub mod logs;
 pub mod manifest;
+pub mod run;
 pub mod sse;
 pub mod table;
 pub mod watch;
@@ -34,6 +36,12 @@ pub const EXIT_NOT_FOUND: u8 = 3;
 pub fn kind_label(kind: Kind) -> String {
     kind.name().to_ascii_lowercase()
 }
+
+/// A named thing that does not exist, found out by ccctl itself (a Recipe a run needs, a log
+/// stream): exit code 3 like the server's NotFound.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
 
 /// Errors already printed by a command that handles several items; carries the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +96,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| {
         e.downcast_ref::<ApiError>()
             .is_some_and(ApiError::is_not_found)
+            || e.is::<NotFound>()
     }) {
         EXIT_NOT_FOUND
     } else {
@@ -185,6 +194,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             files,
             ignore_not_found,
         } => apply::delete(&client, targets, &files, ignore_not_found).await,
+        Command::Logs {
+            run,
+            stream,
+            follow,
+        } => {
+            let req = logs::LogsRequest {
+                run: &run,
+                stream: stream.as_deref(),
+                follow,
+            };
+            logs::logs(&client, &req).await
+        }
+        Command::Run(req) => run::run(&client, &req).await,
         Command::Version { client_only } => {
             println!("Client Version: {}", env!("CARGO_PKG_VERSION"));
             if !client_only {

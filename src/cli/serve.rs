@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, LogFormat};
 use crate::http::{AppState, WriteAuth};
 use crate::metrics::Metrics;
+use crate::recipe::runlog::RunLogs;
 use crate::store::SledStore;
 
 /// Arguments of `cc-ci serve`. Flags override the configuration file; everything has a default.
@@ -114,7 +115,8 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir)).await??;
     let auth = write_auth(&config)?;
     let metrics = Arc::new(Metrics::new());
-    let mut state = AppState::new(store.clone(), metrics.clone(), auth);
+    let mut state = AppState::new(store.clone(), metrics.clone(), auth)
+        .with_run_logs(RunLogs::new(&config.state_dir));
     state.shutdown = shutdown.clone();
     state.body_limit = config.max_body_bytes;
     let ready = state.ready.clone();

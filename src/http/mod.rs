@@ -8,6 +8,7 @@ mod auth;
 pub mod bench;
 mod decode;
 mod error;
+pub mod logs;
 mod observe;
 mod ops;
 mod records;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppDeploymentSpec, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec};
 use crate::metrics::Metrics;
+use crate::recipe::runlog::RunLogs;
 use crate::store::{LabelSelector, SledStore, Store, StoreError};
 
 /// The default request body limit: 1 MiB.
@@ -95,6 +97,9 @@ pub struct AppState<St> {
     pub shutdown: CancellationToken,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// The run logs served under `/api/v1/testruns/{name}/logs`; `None` answers those routes
+    /// with NotFound (`cc-ci serve` always sets it from its state directory).
+    pub run_logs: Option<RunLogs>,
 }
 
 impl<St: ApiStore> AppState<St> {
@@ -107,7 +112,14 @@ impl<St: ApiStore> AppState<St> {
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            run_logs: None,
         }
+    }
+
+    /// The same state serving the run logs of `logs`.
+    pub fn with_run_logs(mut self, logs: RunLogs) -> Self {
+        self.run_logs = Some(logs);
+        self
     }
 
     /// Marks the server ready (or not) for `/readyz`.
@@ -135,7 +147,7 @@ fn kind_routes<S: Spec, St: ApiStore>(router: Router<AppState<St>>) -> Router<Ap
         )
 }
 
-/// The whole HTTP API: records of every kind, `/healthz`, `/readyz`, `/metrics`,
+/// The whole HTTP API: records of every kind, run logs, `/healthz`, `/readyz`, `/metrics`,
 /// `/api/v1/version`. Writes are checked against `state.auth`.
 pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
     let mut api = Router::new();
@@ -143,6 +155,12 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
     api = kind_routes::<TestRunSpec, St>(api);
     api = kind_routes::<ProxyDeploymentSpec, St>(api);
     api = kind_routes::<AppDeploymentSpec, St>(api);
+    api = api
+        .route("/api/v1/testruns/{name}/logs", get(logs::list::<St>))
+        .route(
+            "/api/v1/testruns/{name}/logs/{stream}",
+            get(logs::read::<St>),
+        );
     let api = api.route_layer(axum::middleware::from_fn_with_state(
         state.auth.clone(),
         auth::require_token_for_writes,

@@ -25,6 +25,11 @@ pub struct Server {
 impl Server {
     /// Starts a server on `state_dir` with extra arguments, waiting until `/readyz` answers.
     pub fn start_in(state_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_listening(state_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Server::start_in`], listening on `listen` (e.g. the port of a server restarted).
+    pub fn start_listening(state_dir: &Path, listen: &str, extra: &[&str]) -> Server {
         std::fs::create_dir_all(state_dir).unwrap();
         let token_file = state_dir.join("api-token");
         std::fs::write(&token_file, TOKEN).unwrap();
@@ -33,7 +38,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--state-dir")
             .arg(state_dir)
             .arg("--token-file")

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::api::Kind;
+use super::run::RunRequest;
+use crate::api::{Kind, StageKind};
 
 /// The default API address: the address `cc-ci serve` listens on by default.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -104,6 +105,43 @@ pub enum RawCommand {
         #[arg(long)]
         ignore_not_found: bool,
     },
+    /// Print a test run's logs (every stream in plan order), or follow them.
+    Logs {
+        /// Kind: only `run` (testrun, runs, tr) has logs.
+        kind: String,
+        /// The run's name.
+        name: String,
+        /// Keep printing new output until the run is over (lines prefixed `[stream] ` unless
+        /// --stream is given).
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this stream (`run`, `install`, `upgrade`, `backup-restore`, …).
+        #[arg(long, value_name = "S")]
+        stream: Option<String>,
+    },
+    /// Start a manual test run of a recipe; prints the generated run name.
+    Run {
+        /// Name of the Recipe record.
+        recipe: String,
+        /// Commit SHA or ref to test.
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: String,
+        /// Git repository to fetch from instead of the Recipe's (skips the Recipe check).
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// Pull request number the ref belongs to.
+        #[arg(long, value_name = "N")]
+        pr: Option<u64>,
+        /// A stage to run (repeatable): install, upgrade, backup-restore [default: the Recipe's].
+        #[arg(long = "stage", value_name = "S", value_parser = parse_stage)]
+        stages: Vec<StageKind>,
+        /// Version to upgrade from instead of the previous release tag.
+        #[arg(long, value_name = "V")]
+        upgrade_from: Option<String>,
+        /// Follow the run's logs until it is over (like `logs -f`).
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Print the client and server versions.
     Version {
         /// Only the client version; do not contact the server.
@@ -194,11 +232,33 @@ pub enum Command {
         /// Missing records are not an error.
         ignore_not_found: bool,
     },
+    /// `logs`.
+    Logs {
+        /// The run.
+        run: String,
+        /// Only this stream.
+        stream: Option<String>,
+        /// Follow until the run is over.
+        follow: bool,
+    },
+    /// `run`.
+    Run(RunRequest),
     /// `version`.
     Version {
         /// Skip the server.
         client_only: bool,
     },
+}
+
+/// Parses a `--stage` value.
+pub fn parse_stage(s: &str) -> Result<StageKind, String> {
+    StageKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            let known: Vec<&str> = StageKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown stage {s:?}; stages: {}", known.join(", "))
+        })
 }
 
 /// Parses a kind argument, with a message listing what is accepted.
@@ -311,6 +371,38 @@ impl RawArgs {
                     ignore_not_found,
                 }
             }
+            RawCommand::Logs {
+                kind,
+                name,
+                follow,
+                stream,
+            } => {
+                if parse_kind(&kind)? != Kind::TestRun {
+                    bail!("logs {kind}: only test runs have logs (ccctl logs run NAME)");
+                }
+                Command::Logs {
+                    run: name,
+                    stream,
+                    follow,
+                }
+            }
+            RawCommand::Run {
+                recipe,
+                git_ref,
+                git,
+                pr,
+                stages,
+                upgrade_from,
+                follow,
+            } => Command::Run(RunRequest {
+                recipe,
+                git_ref,
+                git,
+                pr,
+                stages,
+                upgrade_from,
+                follow,
+            }),
             RawCommand::Version { client } => Command::Version {
                 client_only: client,
             },

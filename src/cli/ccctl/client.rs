@@ -2,11 +2,24 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{Config, Token, TokenSource};
 use crate::api::Kind;
+use crate::http::logs::{LOG_SIZE, LogStreamList, NEXT_OFFSET};
+
+/// A piece of a run log read from an offset.
+#[derive(Clone, Debug)]
+pub struct LogRead {
+    /// The bytes read.
+    pub data: bytes::Bytes,
+    /// Where to read from next.
+    pub next_offset: u64,
+    /// The log's size when read.
+    pub size: u64,
+}
 
 /// One field-level cause of an `Invalid` error.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -49,6 +62,11 @@ impl ApiError {
     /// Whether the server said the record does not exist.
     pub fn is_not_found(&self) -> bool {
         self.reason == "NotFound" || (self.reason.is_empty() && self.code == 404)
+    }
+
+    /// Whether a create was refused because the name is taken.
+    pub fn is_already_exists(&self) -> bool {
+        self.reason == "AlreadyExists"
     }
 
     /// Whether the server refused a stale resourceVersion or a concurrent create.
@@ -123,7 +141,8 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// A client of one cc-ci API server.
+/// A client of one cc-ci API server. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -287,6 +306,71 @@ impl Client {
             .delete(self.url(kind, Some(name)))
             .timeout(self.timeout);
         Ok(self.send(req, true).await?.json().await?)
+    }
+
+    /// `{base}/api/v1/testruns/{run}/logs[/{stream}]`.
+    pub fn logs_url(&self, run: &str, stream: Option<&str>) -> reqwest::Url {
+        let mut url = self.url(Kind::TestRun, Some(run));
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("logs");
+            if let Some(s) = stream {
+                segments.push(s);
+            }
+        }
+        url
+    }
+
+    /// `GET /api/v1/testruns/{run}/logs`: the run's log streams in plan order.
+    pub async fn log_streams(&self, run: &str) -> Result<LogStreamList> {
+        let body = self.get_bytes(self.logs_url(run, None)).await?;
+        serde_json::from_slice(&body).context("decoding the list of log streams")
+    }
+
+    /// Reads at most `limit` bytes of one log stream from `offset`.
+    pub async fn log_read(
+        &self,
+        run: &str,
+        stream: &str,
+        offset: u64,
+        limit: usize,
+    ) -> Result<LogRead> {
+        let mut url = self.logs_url(run, Some(stream));
+        url.query_pairs_mut()
+            .append_pair("offset", &offset.to_string())
+            .append_pair("limit", &limit.to_string());
+        let resp = self
+            .send(self.http.get(url).timeout(self.timeout), false)
+            .await?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("the server's log read has no {name} header"))
+        };
+        let next_offset = header(NEXT_OFFSET)?;
+        let size = header(LOG_SIZE)?;
+        let data = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        Ok(LogRead {
+            data,
+            next_offset,
+            size,
+        })
+    }
+
+    /// Opens a follow of one log stream from `offset` (no timeout): the body is the log's bytes
+    /// from there on, ending when the run is over.
+    pub async fn log_follow(
+        &self,
+        run: &str,
+        stream: &str,
+        offset: u64,
+    ) -> Result<reqwest::Response> {
+        let mut url = self.logs_url(run, Some(stream));
+        url.query_pairs_mut()
+            .append_pair("offset", &offset.to_string())
+            .append_pair("follow", "true");
+        self.send(self.http.get(url), false).await
     }
 
     /// `GET /api/v1/version`.
