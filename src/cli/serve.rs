@@ -122,6 +122,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
 
     // controllers: started here
+    let docker = docker_client().await;
     let (controllers_ready, mut controllers_ready_rx) = watch::channel(false);
     let controllers = tokio::spawn(crate::controllers::run(
         store.clone(),
@@ -129,6 +130,8 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config.runtime.clone(),
         shutdown.clone(),
         controllers_ready,
+        docker,
+        config.runs.clone(),
     ));
 
     tokio::select! {
@@ -152,6 +155,24 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A Docker client for the swarm-dependent controllers. When the daemon cannot be reached now,
+/// the server still starts with an unconnected client: they retry when they next need it.
+async fn docker_client() -> Option<bollard::Docker> {
+    match crate::swarm::docker::connect().await {
+        Ok(docker) => Some(docker),
+        Err(e) => {
+            tracing::warn!(error = %e, "Docker is not reachable now; swarm work retries later");
+            match bollard::Docker::connect_with_local_defaults() {
+                Ok(docker) => Some(docker),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no Docker client: swarm work is off");
+                    None
+                }
+            }
+        }
+    }
 }
 
 /// The write authorisation from the configuration: the token file's content, generating the

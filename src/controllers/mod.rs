@@ -6,6 +6,7 @@
 //! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
 //! let controllers = tokio::spawn(cc_ci::controllers::run(
 //!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
+//!     Some(docker), settings.runs.clone(),
 //! ));
 //! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
 //! // their first full list. It never turns back to false.
@@ -13,6 +14,7 @@
 //! controllers.await??;        // returns after in-flight reconciles drained (grace period)
 //! ```
 
+pub mod janitor;
 pub mod recipe_status;
 pub mod settings;
 
@@ -20,6 +22,7 @@ pub use settings::RunSettings;
 
 use std::sync::Arc;
 
+use bollard::Docker;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +55,12 @@ pub enum RunError {
     },
 }
 
-/// Starts every controller (today: [`recipe_status`]) on `store`, and runs them until
-/// `shutdown` is cancelled; then lets in-flight reconciles finish (within
-/// `settings.shutdown_grace_seconds`) and returns.
+/// Starts every controller (today: [`recipe_status`], and the [`janitor`] when `docker` is
+/// given) on `store`, and runs them until `shutdown` is cancelled; then lets in-flight
+/// reconciles finish (within `settings.shutdown_grace_seconds`) and returns.
+///
+/// `docker` need not be reachable yet: swarm work negotiates with the daemon when it needs it
+/// and retries later when it is down. `None` starts only the controllers that need no swarm.
 ///
 /// `ready` is set to `true` once every controller's caches have their first full list (the
 /// `/readyz` signal); it is never set back to `false`. If `shutdown` comes first it stays `false`.
@@ -64,13 +70,25 @@ pub async fn run<S: Store>(
     settings: RuntimeSettings,
     shutdown: CancellationToken,
     ready: watch::Sender<bool>,
+    docker: Option<Docker>,
+    runs: RunSettings,
 ) -> Result<(), RunError> {
-    let started = vec![recipe_status::start(
+    let mut started = vec![recipe_status::start(
         &store,
-        metrics,
+        metrics.clone(),
         settings,
         shutdown.clone(),
     )];
+    // janitor: swarm-dependent, so only with a Docker client.
+    if let Some(docker) = docker {
+        started.push(janitor::start(
+            docker,
+            store.clone(),
+            metrics,
+            runs,
+            shutdown.clone(),
+        ));
+    }
     let mut signals: Vec<watch::Receiver<bool>> =
         started.iter().flat_map(|s| s.ready.clone()).collect();
     let readiness = tokio::spawn(async move {
