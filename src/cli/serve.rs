@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat};
+use crate::controllers::DockerAccess;
 use crate::http::{AppState, WriteAuth};
 use crate::metrics::Metrics;
 use crate::store::SledStore;
@@ -122,7 +123,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
 
     // controllers: started here
-    let docker = docker_client().await;
+    let docker = docker_access().await;
     let (controllers_ready, mut controllers_ready_rx) = watch::channel(false);
     let controllers = tokio::spawn(crate::controllers::run(
         store.clone(),
@@ -157,20 +158,14 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     Ok(())
 }
 
-/// A Docker client for the swarm-dependent controllers. When the daemon cannot be reached now,
-/// the server still starts with an unconnected client: they retry when they next need it.
-async fn docker_client() -> Option<bollard::Docker> {
+/// Docker for the swarm-dependent controllers. When the daemon cannot be reached now, the
+/// server still starts: they connect later, retrying until it answers.
+async fn docker_access() -> DockerAccess {
     match crate::swarm::docker::connect().await {
-        Ok(docker) => Some(docker),
+        Ok(docker) => DockerAccess::Connected(docker),
         Err(e) => {
             tracing::warn!(error = %e, "Docker is not reachable now; swarm work retries later");
-            match bollard::Docker::connect_with_local_defaults() {
-                Ok(docker) => Some(docker),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no Docker client: swarm work is off");
-                    None
-                }
-            }
+            DockerAccess::Later
         }
     }
 }

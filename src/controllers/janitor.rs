@@ -280,11 +280,13 @@ pub fn record(metrics: &Metrics, result: &Result<SweepReport, SweepError>) {
 
 /// Starts the janitor: a task that sweeps once now and then every
 /// [`RunSettings::janitor_period`] (never again when that is `None`), recording each sweep with
-/// [`record`], until `shutdown` is cancelled. A sweep in progress at shutdown is dropped (removal
+/// [`record`], until `shutdown` is cancelled. Without a `docker` client (the daemon was
+/// unreachable at start-up) each sweep first tries to connect; a failure counts as a failed
+/// sweep and is retried at the next period. A sweep in progress at shutdown is dropped (removal
 /// is idempotent; the next start finishes it). It has no readiness signal: it never delays
 /// `/readyz`.
 pub fn start<S: Store>(
-    docker: Docker,
+    mut docker: Option<Docker>,
     store: S,
     metrics: Arc<Metrics>,
     settings: RunSettings,
@@ -295,7 +297,7 @@ pub fn start<S: Store>(
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                result = sweep(&docker, &store, &settings, Utc::now()) => record(&metrics, &result),
+                result = connect_and_sweep(&mut docker, &store, &settings) => record(&metrics, &result),
             }
             let Some(period) = period else {
                 return;
@@ -311,6 +313,22 @@ pub fn start<S: Store>(
         ready: Vec::new(),
         tasks: vec![task],
     }
+}
+
+async fn connect_and_sweep<S: Store>(
+    docker: &mut Option<Docker>,
+    store: &S,
+    settings: &RunSettings,
+) -> Result<SweepReport, SweepError> {
+    let client = match docker {
+        Some(d) => d.clone(),
+        None => {
+            let d = crate::swarm::docker::connect().await?;
+            tracing::info!("janitor: Docker is reachable now");
+            docker.insert(d).clone()
+        }
+    };
+    sweep(&client, store, settings, Utc::now()).await
 }
 
 #[cfg(test)]

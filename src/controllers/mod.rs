@@ -6,7 +6,7 @@
 //! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
 //! let controllers = tokio::spawn(cc_ci::controllers::run(
 //!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
-//!     Some(docker), settings.runs.clone(),
+//!     DockerAccess::Connected(docker), settings.runs.clone(),
 //! ));
 //! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
 //! // their first full list. It never turns back to false.
@@ -42,6 +42,29 @@ pub struct Started {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// How the swarm-dependent controllers reach Docker.
+#[derive(Clone, Debug)]
+pub enum DockerAccess {
+    /// No swarm work at all: only the controllers that need no swarm start (store-only tests).
+    Off,
+    /// A client connected at start-up. Users negotiate again when they need to (the daemon may
+    /// restart or be upgraded while cc-ci runs).
+    Connected(Docker),
+    /// The daemon was unreachable at start-up: users connect when they next need it, and keep
+    /// retrying until it answers.
+    Later,
+}
+
+impl DockerAccess {
+    /// The client, if there is one yet.
+    pub fn client(&self) -> Option<Docker> {
+        match self {
+            DockerAccess::Connected(d) => Some(d.clone()),
+            DockerAccess::Off | DockerAccess::Later => None,
+        }
+    }
+}
+
 /// Why [`run`] ended with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -55,12 +78,9 @@ pub enum RunError {
     },
 }
 
-/// Starts every controller (today: [`recipe_status`], and the [`janitor`] when `docker` is
-/// given) on `store`, and runs them until `shutdown` is cancelled; then lets in-flight
-/// reconciles finish (within `settings.shutdown_grace_seconds`) and returns.
-///
-/// `docker` need not be reachable yet: swarm work negotiates with the daemon when it needs it
-/// and retries later when it is down. `None` starts only the controllers that need no swarm.
+/// Starts every controller (today: [`recipe_status`], and the [`janitor`] unless `docker` is
+/// [`DockerAccess::Off`]) on `store`, and runs them until `shutdown` is cancelled; then lets
+/// in-flight reconciles finish (within `settings.shutdown_grace_seconds`) and returns.
 ///
 /// `ready` is set to `true` once every controller's caches have their first full list (the
 /// `/readyz` signal); it is never set back to `false`. If `shutdown` comes first it stays `false`.
@@ -70,7 +90,7 @@ pub async fn run<S: Store>(
     settings: RuntimeSettings,
     shutdown: CancellationToken,
     ready: watch::Sender<bool>,
-    docker: Option<Docker>,
+    docker: DockerAccess,
     runs: RunSettings,
 ) -> Result<(), RunError> {
     let mut started = vec![recipe_status::start(
@@ -79,10 +99,10 @@ pub async fn run<S: Store>(
         settings,
         shutdown.clone(),
     )];
-    // janitor: swarm-dependent, so only with a Docker client.
-    if let Some(docker) = docker {
+    // janitor: swarm-dependent, so not with DockerAccess::Off.
+    if !matches!(docker, DockerAccess::Off) {
         started.push(janitor::start(
-            docker,
+            docker.client(),
             store.clone(),
             metrics,
             runs,

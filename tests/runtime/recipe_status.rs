@@ -153,7 +153,7 @@ async fn statuses_follow_testruns_and_a_noop_pass_writes_nothing() {
         settings,
         shutdown.clone(),
         ready_tx,
-        None,
+        controllers::DockerAccess::Off,
         Default::default(),
     ));
     ready_rx.wait_for(|r| *r).await.unwrap();
@@ -247,7 +247,7 @@ async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
         settings,
         shutdown.clone(),
         ready_tx,
-        None,
+        controllers::DockerAccess::Off,
         Default::default(),
     ));
     ready_rx.wait_for(|r| *r).await.unwrap();
