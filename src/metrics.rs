@@ -39,6 +39,12 @@ pub struct Metrics {
     pub stage_duration_seconds: HistogramVec,
     /// `ccci_store_size_bytes`: size of the store on disk.
     pub store_size_bytes: IntGauge,
+    /// `ccci_janitor_reaped_total{kind}`: swarm objects the janitor removed, per kind
+    /// (`service`, `container`, `volume`, `secret`, `config`, `network`).
+    pub janitor_reaped_total: IntCounterVec,
+    /// `ccci_janitor_sweeps_total{result}`: janitor sweeps, `ok` or `error` (Docker unreachable,
+    /// the store unreadable, or some object could not be removed).
+    pub janitor_sweeps_total: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -95,7 +101,7 @@ impl Metrics {
         registry
             .register(Box::new(store_size_bytes.clone()))
             .expect("unique metric");
-        Self {
+        let metrics = Self {
             reconcile_total: counter(
                 &registry,
                 "ccci_reconcile_total",
@@ -142,8 +148,30 @@ impl Metrics {
             records: gauge(&registry, "ccci_records", "Records per kind.", &["kind"]),
             stage_duration_seconds,
             store_size_bytes,
+            janitor_reaped_total: counter(
+                &registry,
+                "ccci_janitor_reaped_total",
+                "Swarm objects removed by the janitor, per kind.",
+                &["kind"],
+            ),
+            janitor_sweeps_total: counter(
+                &registry,
+                "ccci_janitor_sweeps_total",
+                "Janitor sweeps per result (ok, error).",
+                &["result"],
+            ),
             registry,
+        };
+        // Zero series exist from the start, so a rate over them is defined before the first reap.
+        for kind in crate::swarm::objects::ObjectKind::ALL {
+            metrics
+                .janitor_reaped_total
+                .with_label_values(&[kind.as_str()]);
         }
+        for result in ["ok", "error"] {
+            metrics.janitor_sweeps_total.with_label_values(&[result]);
+        }
+        metrics
     }
 
     /// Sets `ccci_store_size_bytes` (the store's owner calls this).

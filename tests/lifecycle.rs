@@ -2,6 +2,8 @@
 //! upgrade in place to the head (new secret generated, old ones kept), check the data, back
 //! up, lose the data, restore, check it again, tear everything down.
 
+mod janitor;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;

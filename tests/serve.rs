@@ -496,3 +496,66 @@ async fn api_benchmarks() {
         .unwrap();
     assert!(lines.len() >= 3, "{lines:?}");
 }
+
+#[tokio::test]
+async fn serve_starts_without_docker_and_the_janitor_counts_its_failed_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-docker.sock");
+    let state = dir.path().join("state");
+    let child = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .arg("serve")
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .env("DOCKER_HOST", format!("unix://{}", nowhere.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = loop {
+        if let Ok(addr) = std::fs::read_to_string(state.join("listen-addr")) {
+            break format!("http://{}", addr.trim());
+        }
+        assert!(Instant::now() < deadline, "no listen-addr");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let http = reqwest::Client::new();
+    loop {
+        let ready = http.get(format!("{url}/readyz")).send().await;
+        let metrics = http.get(format!("{url}/metrics")).send().await;
+        if let (Ok(ready), Ok(metrics)) = (ready, metrics) {
+            let text = metrics.text().await.unwrap();
+            if ready.status() == 200
+                && text.contains(r#"ccci_janitor_sweeps_total{result="error"} 1"#)
+            {
+                assert!(
+                    text.contains(r#"ccci_janitor_sweeps_total{result="ok"} 0"#),
+                    "{text}"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready, or no failed janitor sweep counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (ok, stderr) = wait_exit(child);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("Docker is not reachable now"), "{stderr}");
+    assert!(stderr.contains("janitor sweep failed"), "{stderr}");
+}

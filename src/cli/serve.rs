@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat};
+use crate::controllers::DockerAccess;
 use crate::http::{AppState, WriteAuth};
 use crate::metrics::Metrics;
 use crate::recipe::runlog::RunLogs;
@@ -83,24 +84,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// The engine and files the TestRun controller works with. A Docker daemon that cannot be
-/// reached now does not stop the server: runs fail their steps (and retry) until it answers.
-async fn swarm_deps(config: &Config) -> anyhow::Result<crate::controllers::SwarmDeps> {
-    let docker = match crate::swarm::docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "Docker is not reachable; TestRuns will retry until it is");
-            // Only a malformed DOCKER_HOST makes this fail.
-            bollard::Docker::connect_with_local_defaults()
-                .context("cannot make a Docker client (check DOCKER_HOST)")?
-        }
-    };
-    Ok(crate::controllers::SwarmDeps {
-        docker,
-        logs: crate::recipe::runlog::RunLogs::new(&config.state_dir),
+/// The engine and files the TestRun controller and the janitor work with. A Docker daemon
+/// that cannot be reached now does not stop the server: swarm work retries until it answers.
+async fn swarm_deps(config: &Config) -> crate::controllers::SwarmDeps {
+    crate::controllers::SwarmDeps {
+        docker: docker_access().await,
+        logs: RunLogs::new(&config.state_dir),
         runs: config.runs.clone(),
         executor: Arc::new(crate::executor::builtin::BuiltinChecks),
-    })
+    }
 }
 
 /// Serves with `config` until `shutdown` is cancelled.
@@ -146,7 +138,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     // controllers: started here
     let (controllers_ready, mut controllers_ready_rx) = watch::channel(false);
     let swarm = if config.runs.enabled {
-        Some(swarm_deps(&config).await?)
+        Some(swarm_deps(&config).await)
     } else {
         tracing::info!("[runs] enabled = false: TestRuns are kept but not executed");
         None
@@ -181,6 +173,18 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Docker for the swarm-dependent controllers. When the daemon cannot be reached now, the
+/// server still starts: they connect later, retrying until it answers.
+async fn docker_access() -> DockerAccess {
+    match crate::swarm::docker::connect().await {
+        Ok(docker) => DockerAccess::Connected(docker),
+        Err(e) => {
+            tracing::warn!(error = %e, "Docker is not reachable now; swarm work retries later");
+            DockerAccess::Later
+        }
+    }
 }
 
 /// The write authorisation from the configuration: the token file's content, generating the

@@ -6,7 +6,7 @@
 //! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
 //! let controllers = tokio::spawn(cc_ci::controllers::run(
 //!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
-//!     Some(swarm), // the TestRun controller's engine, run logs, settings and test executor
+//!     Some(swarm), // Docker access, run logs, [runs] settings, the test executor
 //! ));
 //! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
 //! // their first full list. It never turns back to false.
@@ -14,6 +14,7 @@
 //! controllers.await??;        // returns after in-flight reconciles drained (grace period)
 //! ```
 
+pub mod janitor;
 pub mod recipe_status;
 pub mod settings;
 pub mod testrun;
@@ -22,6 +23,7 @@ pub use settings::RunSettings;
 
 use std::sync::Arc;
 
+use bollard::Docker;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,10 +45,33 @@ pub struct Started {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
-/// What the controllers that act on Swarm (the TestRun reconciler) work with.
+/// How the swarm-dependent controllers reach Docker.
+#[derive(Clone, Debug)]
+pub enum DockerAccess {
+    /// No swarm work at all: only the controllers that need no swarm start (store-only tests).
+    Off,
+    /// A client connected at start-up. Users negotiate again when they need to (the daemon may
+    /// restart or be upgraded while cc-ci runs).
+    Connected(Docker),
+    /// The daemon was unreachable at start-up: users connect when they next need it, and keep
+    /// retrying until it answers.
+    Later,
+}
+
+impl DockerAccess {
+    /// The client, if there is one yet.
+    pub fn client(&self) -> Option<Docker> {
+        match self {
+            DockerAccess::Connected(d) => Some(d.clone()),
+            DockerAccess::Off | DockerAccess::Later => None,
+        }
+    }
+}
+
+/// What the controllers that act on Swarm (the TestRun reconciler, the janitor) work with.
 pub struct SwarmDeps {
-    /// The Docker engine.
-    pub docker: bollard::Docker,
+    /// How to reach the Docker engine.
+    pub docker: DockerAccess,
     /// Run logs and run directories under the state dir.
     pub logs: RunLogs,
     /// The `[runs]` settings.
@@ -68,10 +93,10 @@ pub enum RunError {
     },
 }
 
-/// Starts every controller ([`recipe_status`], and [`testrun`] when `swarm` is given) on
-/// `store`, and runs them until
-/// `shutdown` is cancelled; then lets in-flight reconciles finish (within
-/// `settings.shutdown_grace_seconds`) and returns.
+/// Starts every controller on `store` — [`recipe_status`] always; with `swarm`, the
+/// [`testrun`] reconciler and the [`janitor`] (unless its Docker access is
+/// [`DockerAccess::Off`]) — and runs them until `shutdown` is cancelled; then lets in-flight
+/// reconciles finish (within `settings.shutdown_grace_seconds`) and returns.
 ///
 /// `ready` is set to `true` once every controller's caches have their first full list (the
 /// `/readyz` signal); it is never set back to `false`. If `shutdown` comes first it stays `false`.
@@ -89,15 +114,36 @@ pub async fn run<S: Store>(
         settings.clone(),
         shutdown.clone(),
     )];
-    if let Some(swarm) = swarm {
-        started.push(testrun::start(
-            &store,
-            swarm.docker,
-            swarm.logs,
-            swarm.runs,
-            swarm.executor,
-            settings,
+    if let Some(swarm) = swarm
+        && !matches!(swarm.docker, DockerAccess::Off)
+    {
+        // The TestRun reconciler needs a client now; bollard makes one without contacting the
+        // daemon (its calls fail, and steps retry, until the daemon answers).
+        let client = swarm
+            .docker
+            .client()
+            .or_else(|| Docker::connect_with_local_defaults().ok());
+        match client {
+            Some(docker) => started.push(testrun::start(
+                &store,
+                docker,
+                swarm.logs,
+                swarm.runs.clone(),
+                swarm.executor,
+                settings,
+                metrics.clone(),
+                shutdown.clone(),
+            )),
+            None => tracing::error!(
+                "no Docker client can be made (is DOCKER_HOST valid?); TestRuns will not be executed"
+            ),
+        }
+        // janitor: sweeps this instance's objects at start-up and periodically.
+        started.push(janitor::start(
+            swarm.docker.client(),
+            store.clone(),
             metrics,
+            swarm.runs,
             shutdown.clone(),
         ));
     }

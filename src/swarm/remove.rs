@@ -1,5 +1,6 @@
 //! Removing a stack (or every object carrying a label): services → stop their containers and wait
-//! until they are gone → networks, configs, secrets, and volumes when asked. Idempotent.
+//! until they are gone → plain containers → networks, configs, secrets, and volumes when asked.
+//! Idempotent.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,13 +9,13 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::TaskState;
 use bollard::query_parameters::{
-    ListConfigsOptions, ListContainersOptions, ListNetworksOptions, ListSecretsOptions,
-    ListServicesOptions, ListTasksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, StopContainerOptions,
+    ListContainersOptions, ListTasksOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions,
 };
-use futures::future::try_join_all;
+use futures::future::join_all;
 
 use super::docker::{EngineError, NAMESPACE_LABEL, is_not_found, status_code};
+use super::objects::{LabelledObject, ObjectKind, SERVICE_ID_LABEL, list_labelled};
 
 /// How to remove a stack.
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ impl Default for RemoveOptions {
 pub struct RemoveReport {
     /// Services removed.
     pub services: Vec<String>,
+    /// Plain containers (not services' tasks) removed.
+    pub containers: Vec<String>,
     /// Networks removed.
     pub networks: Vec<String>,
     /// Secrets removed.
@@ -53,6 +56,7 @@ impl RemoveReport {
     /// Whether nothing was left to remove.
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
+            && self.containers.is_empty()
             && self.networks.is_empty()
             && self.secrets.is_empty()
             && self.configs.is_empty()
@@ -73,160 +77,196 @@ pub async fn remove(
     remove_by_label(docker, &format!("{NAMESPACE_LABEL}={stack}"), opts).await
 }
 
-/// Removes every service, network, secret, config (and volume, when asked) carrying `label`
-/// (`key` or `key=value`, as in `docker … ls --filter label=…`), in the same order and with the
-/// same waits as [`remove`]. Meant for sweeping leftovers of tests and runs.
+/// Removes every service, plain container, network, secret, config (and volume, when asked)
+/// carrying `label` (`key` or `key=value`, as in `docker … ls --filter label=…`), in the same
+/// order and with the same waits as [`remove`]. Meant for tearing runs down and sweeping
+/// leftovers of tests.
+///
+/// Every object is attempted even when another fails; the first failure is then the error (the
+/// others are logged).
 pub async fn remove_by_label(
     docker: &Docker,
     label: &str,
     opts: &RemoveOptions,
 ) -> Result<RemoveReport, EngineError> {
-    let deadline = Instant::now() + opts.timeout;
-    let filters = || {
-        Some(HashMap::from([(
-            "label".to_owned(),
-            vec![label.to_owned()],
-        )]))
-    };
-    let mut report = RemoveReport::default();
+    let objects = list_labelled(docker, &[label.to_owned()]).await?;
+    let outcome = remove_objects(docker, &objects, opts).await;
+    let mut failed = outcome.failed.into_iter();
+    match failed.next() {
+        None => Ok(outcome.removed),
+        Some(first) => {
+            for other in failed {
+                tracing::warn!(kind = %other.kind, name = %other.name, error = %other.error,
+                    "could not remove an object labelled {label}");
+            }
+            Err(first.error)
+        }
+    }
+}
 
-    let services = docker
-        .list_services(Some(ListServicesOptions {
-            filters: filters(),
-            status: None,
-        }))
-        .await
-        .map_err(|e| EngineError::api(format!("listing services labelled {label}"), e))?;
-    // Each service's stop grace period in seconds (Swarm's default: 10 s).
-    let grace: HashMap<String, i32> = services
-        .iter()
-        .filter_map(|s| {
-            let nanos = s
-                .spec
-                .as_ref()
-                .and_then(|s| s.task_template.as_ref())
-                .and_then(|t| t.container_spec.as_ref())
-                .and_then(|c| c.stop_grace_period)
-                .unwrap_or(10_000_000_000);
-            Some((
-                s.id.clone()?,
-                (nanos / 1_000_000_000).clamp(0, i32::MAX as i64) as i32,
-            ))
-        })
-        .collect();
-    try_join_all(services.iter().map(|service| async move {
-        let id = service.id.as_deref().unwrap_or_default();
-        tolerate_gone(docker.delete_service(id).await, || {
-            format!("removing service {id}")
-        })
+/// One object [`remove_objects`] could not remove.
+#[derive(Debug)]
+pub struct RemoveFailure {
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// Its id; empty for the wait of removed services' containers (the services are gone, some
+    /// of their containers are not).
+    pub id: String,
+    /// Its name (for the wait of services' containers: which services).
+    pub name: String,
+    /// Why.
+    pub error: EngineError,
+}
+
+/// What [`remove_objects`] did: what it removed, and what it could not.
+#[derive(Debug, Default)]
+pub struct RemoveOutcome {
+    /// Objects removed, or found gone already.
+    pub removed: RemoveReport,
+    /// Objects that are (or may be) still there.
+    pub failed: Vec<RemoveFailure>,
+}
+
+/// Removes `objects` in order: services, then (once their containers are stopped and gone)
+/// plain containers, then volumes (only with [`RemoveOptions::volumes`]), secrets, configs and
+/// networks. Objects already gone count as removed; a failing object is recorded in
+/// [`RemoveOutcome::failed`] and the rest is still attempted.
+pub async fn remove_objects(
+    docker: &Docker,
+    objects: &[LabelledObject],
+    opts: &RemoveOptions,
+) -> RemoveOutcome {
+    let deadline = Instant::now() + opts.timeout;
+    let of = |kind: ObjectKind| objects.iter().filter(move |o| o.kind == kind);
+    let mut outcome = RemoveOutcome::default();
+
+    let deleted = join_all(of(ObjectKind::Service).map(|s| async move {
+        let result = tolerate_gone(docker.delete_service(&s.id).await, || {
+            format!("removing service {}", s.name)
+        });
+        (s, result)
     }))
-    .await?;
-    report.services = services
-        .iter()
-        .filter_map(|s| s.spec.as_ref()?.name.clone())
-        .collect();
+    .await;
+    // Each removed service's stop grace period in seconds.
+    let mut grace = HashMap::new();
+    for (s, result) in deleted {
+        match result {
+            Ok(()) => {
+                grace.insert(s.id.clone(), s.stop_grace_seconds);
+                outcome.removed.services.push(s.name.clone());
+            }
+            Err(error) => outcome.failed.push(failure(s, error)),
+        }
+    }
     if !grace.is_empty() {
-        stop_containers_and_wait(docker, &grace, deadline, opts.timeout).await?;
+        if let Err(error) = stop_containers_and_wait(docker, &grace, deadline, opts.timeout).await {
+            outcome.failed.push(RemoveFailure {
+                kind: ObjectKind::Service,
+                id: String::new(),
+                name: outcome.removed.services.join(","),
+                error,
+            });
+        }
     }
 
-    let networks = async {
-        let list = docker
-            .list_networks(Some(ListNetworksOptions { filters: filters() }))
-            .await
-            .map_err(|e| EngineError::api(format!("listing networks labelled {label}"), e))?;
-        try_join_all(list.iter().map(|n| async move {
-            let name = n.name.clone().unwrap_or_default();
-            let id = n.id.clone().unwrap_or_else(|| name.clone());
-            // Endpoints of removed tasks linger a moment: retry while the network is "in use".
-            retry_while_in_use(deadline, opts.timeout, &format!("network {name}"), || {
-                docker.remove_network(&id)
-            })
-            .await?;
-            // The node's local copy of an overlay network outlives its removal by a moment; a
-            // deploy in that moment would find it "existing" and then fail to use it.
-            while docker.inspect_network(&id, None).await.is_ok() {
-                if Instant::now() >= deadline {
-                    return Err(EngineError::RemoveTimeout {
-                        what: format!("network {name}"),
-                        seconds: opts.timeout.as_secs(),
-                    });
-                }
-                tokio::time::sleep(POLL / 2).await;
-            }
-            Ok::<_, EngineError>(name)
-        }))
-        .await
-    };
-    let secrets = async {
-        let list = docker
-            .list_secrets(Some(ListSecretsOptions { filters: filters() }))
-            .await
-            .map_err(|e| EngineError::api(format!("listing secrets labelled {label}"), e))?;
-        try_join_all(list.iter().map(|s| async move {
-            let name = s
-                .spec
-                .as_ref()
-                .and_then(|s| s.name.clone())
-                .unwrap_or_default();
-            let id = s.id.clone().unwrap_or_else(|| name.clone());
-            tolerate_gone(docker.delete_secret(&id).await, || {
-                format!("removing secret {name}")
-            })?;
-            Ok::<_, EngineError>(name)
-        }))
-        .await
-    };
-    let configs = async {
-        let list = docker
-            .list_configs(Some(ListConfigsOptions { filters: filters() }))
-            .await
-            .map_err(|e| EngineError::api(format!("listing configs labelled {label}"), e))?;
-        try_join_all(list.iter().map(|c| async move {
-            let name = c
-                .spec
-                .as_ref()
-                .and_then(|s| s.name.clone())
-                .unwrap_or_default();
-            let id = c.id.clone().unwrap_or_else(|| name.clone());
-            tolerate_gone(docker.delete_config(&id).await, || {
-                format!("removing config {name}")
-            })?;
-            Ok::<_, EngineError>(name)
-        }))
-        .await
-    };
-    let volumes = async {
-        if !opts.volumes {
-            return Ok(Vec::new());
+    // Plain containers (helpers) may mount the volumes and sit on the networks: they go next.
+    let containers = join_all(of(ObjectKind::Container).map(|c| async move {
+        let remove = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        let result = tolerate_gone(docker.remove_container(&c.id, Some(remove)).await, || {
+            format!("removing container {}", c.name)
+        });
+        (c, result)
+    }))
+    .await;
+    record(&mut outcome, containers, |r| &mut r.containers);
+
+    let volumes = join_all(
+        of(ObjectKind::Volume)
+            .filter(|_| opts.volumes)
+            .map(|v| async move {
+                let result = retry_while_in_use(
+                    deadline,
+                    opts.timeout,
+                    &format!("volume {}", v.name),
+                    || docker.remove_volume(&v.id, None::<RemoveVolumeOptions>),
+                )
+                .await;
+                (v, result)
+            }),
+    );
+    let secrets = join_all(of(ObjectKind::Secret).map(|s| async move {
+        let result = tolerate_gone(docker.delete_secret(&s.id).await, || {
+            format!("removing secret {}", s.name)
+        });
+        (s, result)
+    }));
+    let configs = join_all(of(ObjectKind::Config).map(|c| async move {
+        let result = tolerate_gone(docker.delete_config(&c.id).await, || {
+            format!("removing config {}", c.name)
+        });
+        (c, result)
+    }));
+    let networks = join_all(
+        of(ObjectKind::Network)
+            .map(|n| async move { (n, remove_network(docker, n, deadline, opts.timeout).await) }),
+    );
+    let (volumes, secrets, configs, networks) = tokio::join!(volumes, secrets, configs, networks);
+    record(&mut outcome, volumes, |r| &mut r.volumes);
+    record(&mut outcome, secrets, |r| &mut r.secrets);
+    record(&mut outcome, configs, |r| &mut r.configs);
+    record(&mut outcome, networks, |r| &mut r.networks);
+    outcome
+}
+
+fn failure(o: &LabelledObject, error: EngineError) -> RemoveFailure {
+    RemoveFailure {
+        kind: o.kind,
+        id: o.id.clone(),
+        name: o.name.clone(),
+        error,
+    }
+}
+
+fn record(
+    outcome: &mut RemoveOutcome,
+    results: Vec<(&LabelledObject, Result<(), EngineError>)>,
+    names: impl Fn(&mut RemoveReport) -> &mut Vec<String>,
+) {
+    for (o, result) in results {
+        match result {
+            Ok(()) => names(&mut outcome.removed).push(o.name.clone()),
+            Err(error) => outcome.failed.push(failure(o, error)),
         }
-        let list = docker
-            .list_volumes(Some(ListVolumesOptions { filters: filters() }))
-            .await
-            .map_err(|e| EngineError::api(format!("listing volumes labelled {label}"), e))?;
-        try_join_all(
-            list.volumes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|v| async move {
-                    retry_while_in_use(
-                        deadline,
-                        opts.timeout,
-                        &format!("volume {}", v.name),
-                        || docker.remove_volume(&v.name, None::<RemoveVolumeOptions>),
-                    )
-                    .await?;
-                    Ok::<_, EngineError>(v.name)
-                }),
-        )
-        .await
-    };
-    let (networks, secrets, configs, volumes) =
-        tokio::try_join!(networks, secrets, configs, volumes)?;
-    report.networks = networks;
-    report.secrets = secrets;
-    report.configs = configs;
-    report.volumes = volumes;
-    Ok(report)
+    }
+}
+
+/// Removes a network, retrying while endpoints of removed tasks linger, and waits until the
+/// node's local copy is gone too.
+async fn remove_network(
+    docker: &Docker,
+    n: &LabelledObject,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    retry_while_in_use(deadline, timeout, &format!("network {}", n.name), || {
+        docker.remove_network(&n.id)
+    })
+    .await?;
+    // The node's local copy of an overlay network outlives its removal by a moment; a deploy in
+    // that moment would find it "existing" and then fail to use it.
+    while docker.inspect_network(&n.id, None).await.is_ok() {
+        if Instant::now() >= deadline {
+            return Err(EngineError::RemoveTimeout {
+                what: format!("network {}", n.name),
+                seconds: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL / 2).await;
+    }
+    Ok(())
 }
 
 /// Stops (gracefully, with each service's stop grace period) and removes the containers of the
@@ -242,10 +282,8 @@ async fn stop_containers_and_wait(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(), EngineError> {
-    let container_filters = HashMap::from([(
-        "label".to_owned(),
-        vec!["com.docker.swarm.service.id".to_owned()],
-    )]);
+    let container_filters =
+        HashMap::from([("label".to_owned(), vec![SERVICE_ID_LABEL.to_owned()])]);
     loop {
         // Filtering tasks by a removed service is an error, so list them all and filter here.
         let tasks = docker
@@ -277,7 +315,7 @@ async fn stop_containers_and_wait(
         let left: Vec<(String, i32)> = containers
             .iter()
             .filter_map(|c| {
-                let service = c.labels.as_ref()?.get("com.docker.swarm.service.id")?;
+                let service = c.labels.as_ref()?.get(SERVICE_ID_LABEL)?;
                 Some((c.id.clone()?, *grace.get(service)?))
             })
             .collect();

@@ -2,7 +2,6 @@
 //! with a test executor that seeds and verifies app data through the app's own container, and
 //! helpers to wait for runs and list what an instance left in Swarm.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -125,7 +124,7 @@ impl Controller {
             shutdown.clone(),
             ready_tx,
             Some(SwarmDeps {
-                docker,
+                docker: cc_ci::controllers::DockerAccess::Connected(docker),
                 logs: RunLogs::new(&state_dir),
                 runs: settings,
                 executor,
