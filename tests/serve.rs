@@ -282,7 +282,7 @@ async fn acknowledged_writes_survive_sigkill() {
 fn spawn_serve(state_dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cc-ci"))
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--state-dir"])
+        .args(["--listen", "127.0.0.1:0", "--no-runs", "--state-dir"])
         .arg(state_dir)
         .args(extra)
         .stdout(Stdio::null())

@@ -44,6 +44,9 @@ pub struct Args {
     /// Accept writes without a token (local experiments only).
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Keep and serve records but execute no TestRun and touch no Docker (`[runs] enabled = false`).
+    #[arg(long)]
+    pub no_runs: bool,
 }
 
 impl Args {
@@ -58,6 +61,9 @@ impl Args {
         }
         if let Some(v) = &self.state_dir {
             config.state_dir = v.clone();
+        }
+        if self.no_runs {
+            config.runs.enabled = false;
         }
         if let Some(v) = &self.token_file {
             config.token_file = Some(v.clone());

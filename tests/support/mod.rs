@@ -43,6 +43,8 @@ impl Server {
             .arg(state_dir)
             .arg("--token-file")
             .arg(&token_file)
+            // Control-plane tests: their TestRuns are records only (the lifecycle tests run them).
+            .arg("--no-runs")
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
