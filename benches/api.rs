@@ -1,12 +1,18 @@
-//! API benchmarks (HTTP server engineer): call `api::run().await` from `main` in `bench.rs`
-//! (`mod api;`). Each measurement runs against a real `cc-ci serve` built with the bench profile.
+//! The API figures: a real `cc-ci serve` (this build's binary) and `ccctl` in a temporary
+//! directory; see `cc_ci::http::bench::run_all`.
 
 use std::path::Path;
 
-/// Runs the API benchmarks in a temporary directory and prints one line per measurement.
-pub async fn run() -> Vec<String> {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    cc_ci::http::bench::run_all(Path::new(env!("CARGO_BIN_EXE_cc-ci")), dir.path())
-        .await
-        .expect("API benchmarks")
+use cc_ci::http::bench::{ApiFigures, BenchError};
+
+/// Runs the API benchmarks over `records` TestRuns in a temporary directory.
+pub async fn run(records: usize) -> Result<ApiFigures, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Server(e.to_string()))?;
+    cc_ci::http::bench::run_all(
+        Path::new(env!("CARGO_BIN_EXE_cc-ci")),
+        Path::new(env!("CARGO_BIN_EXE_ccctl")),
+        dir.path(),
+        records,
+    )
+    .await
 }

@@ -483,18 +483,54 @@ async fn sigterm_stops_the_server_gracefully_even_with_open_watches() {
     );
 }
 
-/// The API benchmarks against the serve binary (`CCCI_BENCH_BIN`, default: this build's).
-/// Run with `cargo nextest run --run-ignored only serve::api_benchmarks --no-capture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "benchmark; slow"]
-async fn api_benchmarks() {
-    let bin =
-        std::env::var("CCCI_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cc-ci").into());
-    let dir = tempfile::tempdir().unwrap();
-    let lines = cc_ci::http::bench::run_all(Path::new(&bin), dir.path())
-        .await
+/// Runs `cc-ci store export` on `state_dir` (output discarded); answers success and stderr.
+fn store_export(state_dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .args(["store", "export", "--state-dir"])
+        .arg(state_dir)
+        .stdout(Stdio::null())
+        .output()
         .unwrap();
-    assert!(lines.len() >= 3, "{lines:?}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_locked_store_stops_a_second_serve_and_export_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start_in(dir.path(), &[]);
+    let (ok, stderr) = wait_exit(spawn_serve(dir.path(), &[]));
+    assert!(!ok, "a second serve on a locked store must fail");
+    assert!(stderr.contains("locked"), "{stderr}");
+    assert!(stderr.contains("store"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (ok, stderr) = store_export(dir.path());
+    assert!(!ok, "export of a locked store must fail");
+    assert!(stderr.contains("stop `cc-ci serve`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(first);
+}
+
+#[test]
+fn a_corrupt_store_stops_serve_and_export_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let state_dir = server.kill();
+    let db = state_dir.join("store").join("db");
+    assert!(db.exists(), "the store has a data file at {}", db.display());
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 31 + 7) as u8).collect();
+    std::fs::write(&db, junk).unwrap();
+    for (ok, stderr) in [
+        wait_exit(spawn_serve(&state_dir, &[])),
+        store_export(&state_dir),
+    ] {
+        assert!(!ok, "a corrupt store must fail the command");
+        assert!(stderr.contains("cannot be opened"), "{stderr}");
+        assert!(stderr.contains("store"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 #[tokio::test]

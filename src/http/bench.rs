@@ -1,9 +1,10 @@
 //! API-level benchmarks the bench binary calls, each against a real `cc-ci serve` process:
-//! acknowledged writes per second from concurrent clients, list latency, start-up time with many
-//! records, and idle memory.
+//! acknowledged writes per second from concurrent clients, list latency, `ccctl get runs` as a
+//! whole process, start-up time with many records, and idle memory.
 //!
 //! The targets (from the issue): ≥ 1,000 acknowledged writes/s from 16 clients; listing 10,000
-//! TestRuns ≤ 100 ms median; start-up with 10,000 records ≤ 1 s; idle RSS ≤ 40 MB.
+//! TestRuns ≤ 100 ms median; `ccctl get runs` over 10,000 runs ≤ 300 ms; start-up with 10,000
+//! records ≤ 1 s; idle RSS ≤ 40 MB.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -200,41 +201,140 @@ pub fn median(times: &[Duration]) -> Duration {
     sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
-/// Runs every API benchmark with `bin` (the `cc-ci` binary) in `dir` and prints one line each.
-/// Returns the lines.
-pub async fn run_all(bin: &Path, dir: &Path) -> Result<Vec<String>, BenchError> {
+/// Times `ccctl get runs` (the whole process, output discarded) `samples` times against
+/// `server`, after one untimed run whose row count is returned (header excluded).
+pub fn ccctl_get_runs(
+    ccctl: &Path,
+    server: &ServeProcess,
+    samples: usize,
+) -> Result<(Vec<Duration>, usize), BenchError> {
+    let run = |capture: bool| {
+        let mut cmd = Command::new(ccctl);
+        cmd.args(["get", "runs"])
+            .env("CCCTL_SERVER", &server.url)
+            .stderr(Stdio::null())
+            .stdout(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let out = cmd
+            .output()
+            .map_err(|e| BenchError::Server(format!("cannot run {}: {e}", ccctl.display())))?;
+        if !out.status.success() {
+            return Err(BenchError::Request(format!(
+                "ccctl get runs: {}",
+                out.status
+            )));
+        }
+        Ok(out.stdout)
+    };
+    let rows = run(true)?
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        run(false)?;
+        times.push(start.elapsed());
+    }
+    Ok((times, rows.saturating_sub(1)))
+}
+
+/// Stops the server with SIGTERM (a graceful shutdown, as an operator's restart would) and waits
+/// up to 30 s for it to exit.
+pub fn stop(mut server: ServeProcess) -> Result<(), BenchError> {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .map_err(|e| BenchError::Server(format!("cannot run kill: {e}")))?;
+    if !status.success() {
+        return Err(BenchError::Server(format!("kill -TERM failed: {status}")));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = server.child.try_wait() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(BenchError::Server(
+        "the server did not stop within 30 s of SIGTERM".into(),
+    ))
+}
+
+/// The figures [`run_all`] measures.
+#[derive(Clone, Debug)]
+pub struct ApiFigures {
+    /// Acknowledged `201` writes per second from 16 concurrent clients.
+    pub writes_per_sec: f64,
+    /// How many writes the throughput burst made.
+    pub writes: usize,
+    /// Median time of a full `GET /api/v1/testruns` (body read).
+    pub list_median: Duration,
+    /// Items in that list.
+    pub list_count: usize,
+    /// Median wall time of a whole `ccctl get runs` process over the same records.
+    pub ccctl_median: Duration,
+    /// Rows `ccctl get runs` printed.
+    pub ccctl_rows: usize,
+    /// Spawn to `/readyz` = 200, on an empty state directory.
+    pub startup_empty: Duration,
+    /// Spawn to `/readyz` = 200 after a graceful restart with `list_count` records.
+    pub startup_full: Duration,
+    /// Resident memory 3 s after start-up on an empty store, KiB.
+    pub idle_rss_empty_kib: Option<u64>,
+    /// Resident memory 3 s after start-up with `list_count` records, KiB.
+    pub idle_rss_full_kib: Option<u64>,
+}
+
+/// Runs every API benchmark in `dir` with `bin` (the `cc-ci` binary) and `ccctl`: idle memory
+/// and start-up on an empty store, write throughput, list latency and `ccctl get runs` over
+/// `records` TestRuns, then a graceful restart for start-up time and idle memory with them.
+pub async fn run_all(
+    bin: &Path,
+    ccctl: &Path,
+    dir: &Path,
+    records: usize,
+) -> Result<ApiFigures, BenchError> {
     let state: PathBuf = dir.join("state");
-    let mut lines = Vec::new();
-    let (server, _) = ServeProcess::start(bin, &state).await?;
-    // Warm-up, then the measured burst.
-    write_throughput(&server, 16, 320, "warm").await?;
-    let n = 4000;
-    let took = write_throughput(&server, 16, n, "bench").await?;
-    lines.push(format!(
-        "api: {n} acknowledged writes from 16 clients in {took:.2?} = {:.0} writes/s (target ≥ 1000)",
-        n as f64 / took.as_secs_f64()
-    ));
-    let fill = 10_000usize.saturating_sub(n + 320);
-    write_throughput(&server, 16, fill, "fill").await?;
-    let (times, count) = list_latency(&server, 21).await?;
-    lines.push(format!(
-        "api: list of {count} TestRuns: median {:.1?} (target ≤ 100 ms)",
-        median(&times)
-    ));
-    drop(server);
-    let (server, startup) = ServeProcess::start(bin, &state).await?;
-    lines.push(format!(
-        "serve: start-up to ready with {count} records: {startup:.0?} (target ≤ 1 s)"
-    ));
+    let (server, startup_empty) = ServeProcess::start(bin, &state).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    if let Some(kib) = server.rss_kib() {
-        lines.push(format!(
-            "serve: idle RSS with {count} records: {:.1} MiB (target ≤ 40 MB)",
-            kib as f64 / 1024.0
-        ));
-    }
-    for l in &lines {
-        println!("{l}");
-    }
-    Ok(lines)
+    let idle_rss_empty_kib = server.rss_kib();
+    // Warm-up, then the measured burst.
+    let warm = 320.min(records);
+    write_throughput(&server, 16, warm, "warm").await?;
+    let writes = 4000.min(records - warm);
+    let took = write_throughput(&server, 16, writes, "bench").await?;
+    let writes_per_sec = writes as f64 / took.as_secs_f64();
+    write_throughput(&server, 16, records - warm - writes, "fill").await?;
+    let (times, list_count) = list_latency(&server, 21).await?;
+    let list_median = median(&times);
+    let ccctl_path = ccctl.to_path_buf();
+    let (server, ccctl_times, ccctl_rows) = tokio::task::spawn_blocking(move || {
+        let (times, rows) = ccctl_get_runs(&ccctl_path, &server, 11)?;
+        Ok::<_, BenchError>((server, times, rows))
+    })
+    .await
+    .map_err(|e| BenchError::Server(e.to_string()))??;
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .map_err(|e| BenchError::Server(e.to_string()))??;
+    let (server, startup_full) = ServeProcess::start(bin, &state).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss_full_kib = server.rss_kib();
+    drop(server);
+    Ok(ApiFigures {
+        writes_per_sec,
+        writes,
+        list_median,
+        list_count,
+        ccctl_median: median(&ccctl_times),
+        ccctl_rows,
+        startup_empty,
+        startup_full,
+        idle_rss_empty_kib,
+        idle_rss_full_kib,
+    })
 }

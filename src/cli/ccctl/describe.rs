@@ -37,9 +37,14 @@ fn key_values(value: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// `key:` then the first line; later lines aligned under it without a key (kubectl's layout).
 fn multi(out: &mut String, key: &str, lines: &[String]) {
     for (i, line) in lines.iter().enumerate() {
-        field(out, if i == 0 { key } else { "" }, line);
+        if i == 0 {
+            field(out, key, line);
+        } else {
+            let _ = writeln!(out, "{:KEY_WIDTH$}{line}", "");
+        }
     }
 }
 
@@ -221,7 +226,7 @@ mod tests {
         let run = json!({
             "apiVersion": "cc-ci/v1alpha1", "kind": "TestRun",
             "metadata": {"name": "hedgedoc-pr1", "resourceVersion": "42", "generation": 1,
-                "creationTimestamp": "2025-01-01T12:00:00Z", "labels": {"team": "a"},
+                "creationTimestamp": "2025-01-01T12:00:00Z", "labels": {"team": "a", "tier": "web"},
                 "finalizers": ["cc-ci/teardown"]},
             "spec": {"recipe": "hedgedoc", "ref": "abc"},
             "status": {"phase": "Running", "started": "2025-01-01T12:01:00Z",
@@ -238,7 +243,10 @@ mod tests {
             text.contains("Name:               hedgedoc-pr1\n"),
             "{text}"
         );
-        assert!(text.contains("Labels:             team=a\n"), "{text}");
+        assert!(
+            text.contains("Labels:             team=a\n                    tier=web\n"),
+            "a second label is aligned under the first, without a key: {text}"
+        );
         assert!(
             text.contains("Created:            2025-01-01T12:00:00+00:00 (10m ago)"),
             "{text}"
