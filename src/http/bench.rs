@@ -44,7 +44,7 @@ impl ServeProcess {
         let started = Instant::now();
         let child = Command::new(bin)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .args(["--listen", "127.0.0.1:0", "--no-runs", "--state-dir"])
             .arg(state_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
