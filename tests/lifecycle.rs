@@ -22,6 +22,7 @@ use cc_ci::swarm::docker;
 
 use crate::fixture_repo::FixtureRepo;
 
+mod crash;
 mod harness;
 mod testrun;
 

@@ -117,19 +117,18 @@ pub async fn run<S: Store>(
     if let Some(swarm) = swarm
         && !matches!(swarm.docker, DockerAccess::Off)
     {
+        let docker = swarm.docker.clone();
+        let runs = swarm.runs.clone();
         // The TestRun reconciler needs a client now; bollard makes one without contacting the
         // daemon (its calls fail, and steps retry, until the daemon answers).
-        let client = swarm
-            .docker
+        let client = docker
             .client()
             .or_else(|| Docker::connect_with_local_defaults().ok());
         match client {
-            Some(docker) => started.push(testrun::start(
+            Some(client) => started.push(testrun::start(
                 &store,
-                docker,
-                swarm.logs,
-                swarm.runs.clone(),
-                swarm.executor,
+                client,
+                swarm,
                 settings,
                 metrics.clone(),
                 shutdown.clone(),
@@ -140,10 +139,10 @@ pub async fn run<S: Store>(
         }
         // janitor: sweeps this instance's objects at start-up and periodically.
         started.push(janitor::start(
-            swarm.docker.client(),
+            docker.client(),
             store.clone(),
             metrics,
-            swarm.runs,
+            runs,
             shutdown.clone(),
         ));
     }

@@ -10,7 +10,7 @@ use cc_ci::api::{RunPhase, StageKind, StagePhase, TestRun};
 use super::harness::{Controller, DataChecks, RunSpec, describe, edit, leftovers, settings, sweep};
 use crate::fixture_repo::FixtureRepo;
 
-fn stage<'a>(run: &'a TestRun, kind: StageKind) -> &'a cc_ci::api::StageStatus {
+fn stage(run: &TestRun, kind: StageKind) -> &cc_ci::api::StageStatus {
     run.status
         .stages
         .iter()

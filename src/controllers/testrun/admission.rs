@@ -60,13 +60,13 @@ pub fn superseded_by<'a>(run: &TestRun, all: &'a [Arc<TestRun>]) -> Option<&'a s
         .map(|r| r.name())
 }
 
-/// How many runs for the same recipe, pull request and commit were created before `run`: the
-/// `-<n>` of its domain, so a repeated run never shares a stack with an earlier one.
-pub fn attempt(run: &TestRun, commit: &str, all: &[Arc<TestRun>]) -> u32 {
+/// How many runs for the same recipe and pull request were created before `run`: the `-<n>`
+/// of its domain, so a repeated run never shares a stack with an earlier one — also while
+/// both are fetching (it does not depend on what an earlier run has resolved yet).
+pub fn attempt(run: &TestRun, all: &[Arc<TestRun>]) -> u32 {
     all.iter()
         .filter(|r| r.name() != run.name())
         .filter(|r| r.spec.recipe == run.spec.recipe && r.spec.pr == run.spec.pr)
-        .filter(|r| r.status.commit.as_deref() == Some(commit))
         .filter(|r| fifo_key(r) < fifo_key(run))
         .count() as u32
 }
@@ -142,12 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn repeated_runs_of_one_commit_get_increasing_attempts() {
-        let mut first = (*run("one", 1, RunPhase::Succeeded, Some(1))).clone();
-        first.status.commit = Some("abc".into());
-        let all = vec![Arc::new(first), run("two", 2, RunPhase::Pending, Some(1))];
-        assert_eq!(attempt(&all[1], "abc", &all), 1);
-        assert_eq!(attempt(&all[1], "def", &all), 0);
-        assert_eq!(attempt(&all[0], "abc", &all), 0);
+    fn repeated_runs_of_one_pull_request_get_increasing_attempts() {
+        let all = vec![
+            run("one", 1, RunPhase::Running, Some(1)),
+            run("two", 2, RunPhase::Pending, Some(1)),
+            run("other-pr", 0, RunPhase::Pending, Some(2)),
+        ];
+        assert_eq!(attempt(&all[0], &all), 0);
+        assert_eq!(attempt(&all[1], &all), 1);
+        assert_eq!(attempt(&all[2], &all), 0);
     }
 }

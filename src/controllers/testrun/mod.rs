@@ -135,16 +135,21 @@ enum Stop {
 }
 
 /// Starts the TestRun controller until `shutdown`.
+/// `docker` is the client to use now (`swarm.docker` may not have one yet).
 pub fn start<St: Store>(
     store: &St,
     docker: Docker,
-    logs: RunLogs,
-    settings: RunSettings,
-    executor: Arc<dyn TestExecutor>,
+    swarm: super::SwarmDeps,
     runtime: RuntimeSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Started {
+    let super::SwarmDeps {
+        logs,
+        runs: settings,
+        executor,
+        ..
+    } = swarm;
     let (recipes, recipes_writer) = reflector::cache::<RecipeSpec>();
     let recipe_changes = reflector::reflector(
         recipes_writer,
@@ -568,30 +573,32 @@ fn attempts_key(stream: &str, step: &str) -> String {
     format!("attempts/{stream}/{step}")
 }
 
-/// Records a step as started (one more attempt) before it runs; `Err` when it has had its
-/// attempts.
+/// Records a step as started before it runs; `Err` when infrastructure errors already
+/// interrupted it [`MAX_ATTEMPTS`] times. A controller crash does not count as an attempt: the
+/// step simply runs again.
 fn begin_attempt(
     status: &mut TestRunStatus,
     stream: &str,
     step: &mut StepStatus,
     now: DateTime<Utc>,
 ) -> Result<u32, String> {
-    let key = attempts_key(stream, &step.name);
-    let n = status
-        .checkpoints
-        .get(&key)
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(0)
-        + 1;
-    if n > MAX_ATTEMPTS {
+    let failures = failures(status, stream, &step.name);
+    if failures >= MAX_ATTEMPTS {
         return Err(format!(
             "{} failed {MAX_ATTEMPTS} times: {}",
             step.name, step.message
         ));
     }
-    status.checkpoints.insert(key, n.to_string());
     step.started.get_or_insert(now);
-    Ok(n)
+    Ok(failures + 1)
+}
+
+fn failures(status: &TestRunStatus, stream: &str, step: &str) -> u32 {
+    status
+        .checkpoints
+        .get(&attempts_key(stream, step))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
 }
 
 /// A run log stream fed from synchronous callbacks (steps log through `FnMut(&str)`); a task
@@ -700,11 +707,15 @@ async fn poll_stop<St: Store>(
 async fn step_error<St: Store>(
     ctx: &Context<St>,
     run: &TestRun,
-    status: &TestRunStatus,
+    status: &mut TestRunStatus,
+    stream: &str,
     step: &str,
     attempt: u32,
     e: StepError,
 ) -> Result<Action, RunError> {
+    status
+        .checkpoints
+        .insert(attempts_key(stream, step), attempt.to_string());
     write_status(ctx, run, status).await?;
     Err(RunError::Step {
         run: run.name().to_string(),
@@ -744,11 +755,7 @@ async fn fetch<St: Store>(
         ctx,
         run.name(),
         deadline,
-        steps::fetch(
-            env,
-            |commit| admission::attempt(run, commit, &all),
-            &mut log,
-        ),
+        steps::fetch(env, admission::attempt(run, &all), &mut log),
     )
     .await;
     sink.close(closing_line(&outcome)).await;
@@ -786,7 +793,7 @@ async fn fetch<St: Store>(
         }
         Ok(Err(e)) => {
             status.steps[j].message = e.to_string();
-            step_error(ctx, run, &status, FETCH, attempt, e).await
+            step_error(ctx, run, &mut status, RUN_STREAM, FETCH, attempt, e).await
         }
         Ok(Ok(result)) => {
             finish_step(&mut status.steps[j], result.ok, &result.message, now);
@@ -927,7 +934,7 @@ async fn stage_step<St: Store>(
         }
         Ok(Err(e)) => {
             status.stages[i].steps[j].message = e.to_string();
-            step_error(ctx, run, &status, step.name(), attempt, e).await
+            step_error(ctx, run, &mut status, stream, step.name(), attempt, e).await
         }
         Ok(Ok(result)) => {
             let stage = &mut status.stages[i];
@@ -1038,7 +1045,7 @@ async fn teardown<St: Store>(
         }
         Err(e) => {
             status.steps[j].message = e.to_string();
-            step_error(ctx, run, &status, TEARDOWN, attempt, e).await
+            step_error(ctx, run, &mut status, RUN_STREAM, TEARDOWN, attempt, e).await
         }
     }
 }

@@ -126,7 +126,7 @@ fn recipe_fault(e: &EngineError) -> bool {
 /// `Ok(Err(why))` when the recipe itself is unusable (the run fails).
 pub async fn fetch(
     env: &RunEnv<'_>,
-    attempt: impl FnOnce(&str) -> u32,
+    attempt: u32,
     log: StepLog<'_>,
 ) -> Result<Result<Prepared, String>, StepError> {
     let spec = &env.run.spec;
@@ -156,7 +156,7 @@ pub async fn fetch(
         &spec.recipe,
         spec.pr,
         &commit,
-        attempt(&commit),
+        attempt,
         &env.settings.base_domain,
     );
     let params = AppParams {

@@ -1,0 +1,150 @@
+//! Crash safety: a real `cc-ci serve` executing 20 runs is killed with SIGKILL at random
+//! moments and restarted each time; every run still reaches a terminal phase, torn down, and
+//! after the janitor's start-up sweep nothing of the instance is left in Swarm.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cc_ci::api::{Object, RecipeSpec, RunPhase, RunSource, StageKind, TestRunSpec};
+use cc_ci::store::{LabelSelector, SledStore, Store};
+use rand::Rng;
+
+use super::harness::{leftovers, sweep};
+use crate::fixture_repo::FixtureRepo;
+
+const INSTANCE: &str = "t-crash";
+const RUNS: usize = 20;
+
+fn start(state: &Path, config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(state)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cc-ci serve")
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
+/// Opens the store (the server is dead), retrying while sled releases its lock.
+fn with_store<T>(state: &Path, f: impl FnOnce(&SledStore) -> T) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match SledStore::open(&state.join("store")) {
+            Ok(store) => return f(&store),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "store does not reopen: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
+    sweep(INSTANCE).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
+    let state = tmp.path().join("state");
+    let config = tmp.path().join("cc-ci.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runs]\ninstance = \"{INSTANCE}\"\nforce_dnsrr = true\nbase_domain = \"ci.test\"\n\
+             max_concurrent_runs = 3\nconverge_timeout_seconds = 90\njanitor_period_seconds = 5\n\
+             [runtime]\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 2\nbackoff_jitter = false\n"
+        ),
+    )
+    .unwrap();
+    {
+        let store = SledStore::open(&state.join("store")).unwrap();
+        let recipe: RecipeSpec =
+            serde_json::from_value(serde_json::json!({"git": repo.url()})).unwrap();
+        store
+            .create(Object::new("static-site", recipe))
+            .await
+            .unwrap();
+        for i in 0..RUNS {
+            // Half the runs do the install stage only, half also back up and restore.
+            let stages = if i % 2 == 0 {
+                vec![StageKind::Install]
+            } else {
+                vec![StageKind::Install, StageKind::BackupRestore]
+            };
+            let spec = TestRunSpec {
+                recipe: "static-site".into(),
+                git: None,
+                git_ref: "main".into(),
+                pr: None,
+                source: RunSource::default(),
+                stages: Some(stages),
+                upgrade_from: None,
+                cancel: false,
+            };
+            store
+                .create(Object::new(format!("crash-{i:02}"), spec))
+                .await
+                .unwrap();
+        }
+    }
+
+    let mut rng = rand::rng();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut kills = 0;
+    loop {
+        let child = start(&state, &config);
+        let alive = Duration::from_millis(rng.random_range(1500..6000));
+        tokio::time::sleep(alive).await;
+        kill(child);
+        kills += 1;
+        let runs = with_store(&state, |s| {
+            s.list::<TestRunSpec>(&LabelSelector::everything()).unwrap()
+        });
+        let done = runs
+            .iter()
+            .filter(|r| r.status.phase.is_terminal() && r.status.torn_down)
+            .count();
+        if done == RUNS {
+            for r in &runs {
+                assert_eq!(
+                    r.status.phase,
+                    RunPhase::Succeeded,
+                    "{} after {kills} kills: {}",
+                    r.name(),
+                    serde_json::to_string_pretty(&r.status).unwrap()
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done}/{RUNS} runs done after {kills} kills"
+        );
+    }
+    assert!(
+        kills >= 5,
+        "the controller was killed mid-work repeatedly ({kills} kills)"
+    );
+
+    // A last start: its janitor sweeps at start-up whatever a kill left (e.g. a check container).
+    let child = start(&state, &config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !leftovers(INSTANCE).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left in Swarm: {:?}",
+            leftovers(INSTANCE)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    kill(child);
+    assert_eq!(leftovers(INSTANCE), Vec::<String>::new());
+}
