@@ -393,3 +393,57 @@ async fn queued_runs_respect_the_concurrency_cap_in_fifo_order() {
     assert_eq!(leftovers(instance), Vec::<String>::new());
     ctl.stop().await;
 }
+
+/// The benchmark of full runs (`scripts/bench-runs`, not part of the suite): each fixture
+/// recipe's whole run with a per-step breakdown, and cc-ci's own share of the wall time (the
+/// time between steps: status writes, planning, scheduling — everything but the steps, which
+/// wait on git, Docker, containers and hooks).
+#[tokio::test]
+#[ignore = "benchmark: run by scripts/bench-runs"]
+async fn bench_full_runs() {
+    for (recipe, pr_edit) in [("static-site", true), ("webapp-pg", false)] {
+        let instance = format!("t-bench-{recipe}");
+        sweep(&instance).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = FixtureRepo::build(recipe, &tmp.path().join("origin"));
+        let (git_ref, pr) = if pr_edit {
+            repo.open_pull_request(7, |dir| edit(dir, "README.md", |t| t + "\nbench\n"));
+            ("refs/pull/7/head", Some(7))
+        } else {
+            ("main", None)
+        };
+        let ctl = Controller::start(settings(&instance), Arc::new(DataChecks)).await;
+        ctl.recipe(recipe, &repo.url(), &[]).await;
+        let name = format!("{recipe}-bench");
+        let t0 = Instant::now();
+        ctl.run(RunSpec { name: &name, recipe, git_ref, pr, stages: None, upgrade_from: None }).await;
+        let run = ctl.wait_done(&name, Duration::from_secs(600)).await;
+        let wall = t0.elapsed().as_secs_f64();
+        assert_all_passed(&run, &ctl.logs(&name));
+        let secs = |s: &cc_ci::api::StepStatus| {
+            (s.finished.unwrap() - s.started.unwrap()).num_milliseconds() as f64 / 1000.0
+        };
+        let mut in_steps = 0.0;
+        println!("BENCH {recipe}: whole run {wall:.1} s (creation to torn down)");
+        for s in run.status.steps.iter().filter(|s| s.name == "fetch") {
+            in_steps += secs(s);
+            println!("BENCH   run/{}: {:.2} s", s.name, secs(s));
+        }
+        for st in &run.status.stages {
+            for s in &st.steps {
+                in_steps += secs(s);
+                println!("BENCH   {}/{}: {:.2} s", st.stage.as_str(), s.name, secs(s));
+            }
+        }
+        for s in run.status.steps.iter().filter(|s| s.name == "teardown") {
+            in_steps += secs(s);
+            println!("BENCH   run/{}: {:.2} s", s.name, secs(s));
+        }
+        let overhead = wall - in_steps;
+        println!(
+            "BENCH {recipe}: steps {in_steps:.1} s, cc-ci overhead {overhead:.2} s = {:.1} % (goal <= 5 %)",
+            100.0 * overhead / wall
+        );
+        ctl.stop().await;
+    }
+}
