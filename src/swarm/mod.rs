@@ -42,5 +42,6 @@ pub struct StackSpec {
 pub mod apply;
 pub mod converge;
 pub mod docker;
+pub mod raw_services;
 pub mod remove;
 pub mod service_diff;
