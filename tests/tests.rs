@@ -10,6 +10,7 @@ mod recipe;
 mod runtime;
 mod schema;
 mod serve;
+mod stack_cli;
 mod store;
 mod support;
 mod swarm;

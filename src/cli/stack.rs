@@ -91,6 +91,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Render(source) => {
             let stack = render(&source)?;
+            for warning in &stack.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!("{}", serde_json::to_string_pretty(&stack)?);
             Ok(())
         }
@@ -138,11 +141,14 @@ async fn run_deploy(deploy: DeployArgs) -> anyhow::Result<()> {
     .await?;
     for (verb, names) in [
         ("created", &report.created),
-        ("updated", &report.updated),
         ("unchanged", &report.unchanged),
         ("pruned", &report.pruned),
     ] {
         names.iter().for_each(|n| eprintln!("{verb} service {n}"));
+    }
+    for name in &report.updated {
+        let paths = report.changes.get(name).cloned().unwrap_or_default();
+        eprintln!("updated service {name} (changed: {})", paths.join(", "));
     }
     let opts = ConvergeOptions {
         timeout: deploy.timeout.map(Duration::from_secs),
@@ -190,5 +196,6 @@ pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
         extra_labels: source.labels.iter().cloned().collect(),
         force_dnsrr: source.dnsrr,
     };
-    convert_loaded(&source.stack, &loaded, &opts).context("converting the compose files")
+    convert_loaded(&source.stack, &loaded, &opts)
+        .with_context(|| format!("converting {}", files.join(":")))
 }

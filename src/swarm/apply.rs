@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bollard::Docker;
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, Service, ServiceSpec};
 use bollard::query_parameters::{
-    ListNetworksOptions, ListServicesOptions, UpdateConfigOptions, UpdateSecretOptions,
-    UpdateServiceOptions,
+    ListNetworksOptions, UpdateConfigOptions, UpdateSecretOptions, UpdateServiceOptions,
 };
 use futures::future::try_join_all;
 
@@ -38,6 +37,10 @@ pub struct ApplyReport {
     pub unchanged: Vec<String>,
     /// Services removed because they are no longer in the spec (only with `prune`).
     pub pruned: Vec<String>,
+    /// For each updated service, the spec paths that differed (e.g.
+    /// `/TaskTemplate/ContainerSpec/Image`); paths only, never values (environment values may
+    /// be secret).
+    pub changes: BTreeMap<String, Vec<String>>,
 }
 
 /// How often an update refused as "out of sequence" (someone else updated the service between our
@@ -46,9 +49,11 @@ const UPDATE_ATTEMPTS: usize = 5;
 
 /// Applies `stack` to the Swarm and reports what changed.
 ///
-/// Order: external networks are checked, then missing networks created, secrets and configs
-/// created (or, when they exist, their labels updated: their content is immutable, and a changed
-/// content is an error naming the object), then services created or updated concurrently.
+/// Order: external networks, and the secrets and configs services use without the stack creating
+/// them, are checked first (a missing one is an error before anything is created); then missing
+/// networks are created, secrets and configs created (or, when they exist, their labels updated:
+/// their content is immutable, and a changed content is an error naming the object), then
+/// services created or updated concurrently.
 /// A service is updated (with its current `version.index`) only when the spec we would send
 /// differs from the stored one; an unchanged stack costs a few reads and no writes to services.
 /// `stack.extra_labels` go on every object (services, their containers and volumes included).
@@ -58,15 +63,28 @@ pub async fn apply(
     opts: &ApplyOptions,
 ) -> Result<ApplyReport, EngineError> {
     let stack = with_extra_labels(stack);
-    check_external_networks(docker, &stack.external_networks).await?;
-    create_networks(docker, &stack.name, &stack.networks).await?;
-    try_join_all(stack.secrets.iter().map(|s| apply_secret(docker, s))).await?;
-    try_join_all(stack.configs.iter().map(|c| apply_config(docker, c))).await?;
-
-    let (existing, references) = tokio::try_join!(
+    // Everything that can be found wrong is checked before anything is created.
+    let ((), existing, references) = tokio::try_join!(
+        check_external_networks(docker, &stack.external_networks),
         stack_services(docker, &stack.name),
         References::load(docker)
     )?;
+    references.check_available(&stack)?;
+
+    create_networks(docker, &stack.name, &stack.networks).await?;
+    let created_secrets = try_join_all(stack.secrets.iter().map(|s| apply_secret(docker, s)));
+    let created_configs = try_join_all(stack.configs.iter().map(|c| apply_config(docker, c)));
+    let (created_secrets, created_configs) = tokio::try_join!(created_secrets, created_configs)?;
+    // New secrets and configs have IDs the services must name: look them up again.
+    let references = if created_secrets
+        .into_iter()
+        .chain(created_configs)
+        .any(|c| c)
+    {
+        References::load(docker).await?
+    } else {
+        references
+    };
     let services: Vec<ServiceSpec> = stack
         .services
         .iter()
@@ -82,7 +100,10 @@ pub async fn apply(
         let name = service_name(spec).to_owned();
         match outcome {
             Outcome::Created => report.created.push(name),
-            Outcome::Updated => report.updated.push(name),
+            Outcome::Updated(paths) => {
+                report.changes.insert(name.clone(), paths);
+                report.updated.push(name);
+            }
             Outcome::Unchanged => report.unchanged.push(name),
         }
     }
@@ -153,13 +174,8 @@ pub(crate) async fn stack_services(
         "label".to_owned(),
         vec![format!("{NAMESPACE_LABEL}={name}")],
     )]);
-    let services = docker
-        .list_services(Some(ListServicesOptions {
-            filters: Some(filters),
-            status: None,
-        }))
-        .await
-        .map_err(|e| EngineError::api(format!("listing the services of stack {name}"), e))?;
+    // Not through bollard: its model loses the stored healthchecks.
+    let services = super::raw_services::list_services(docker, &filters).await?;
     Ok(services
         .into_iter()
         .filter_map(|s| Some((s.spec.as_ref()?.name.clone()?, s)))
@@ -227,11 +243,12 @@ fn is_immutable_content(err: &bollard::errors::Error) -> bool {
     server_message(err).is_some_and(|m| m.contains("only updates to Labels are allowed"))
 }
 
-async fn apply_secret(docker: &Docker, spec: &SecretSpec) -> Result<(), EngineError> {
+/// Creates secret `spec` (answering `true`) or brings the labels of the existing one up to date.
+async fn apply_secret(docker: &Docker, spec: &SecretSpec) -> Result<bool, EngineError> {
     let name = spec.name.clone().unwrap_or_default();
     match docker.inspect_secret(&name).await {
         Err(e) if is_not_found(&e) => match docker.create_secret(spec.clone()).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => Err(EngineError::api(format!("creating secret {name}"), e)),
         },
         Err(e) => Err(EngineError::api(format!("inspecting secret {name}"), e)),
@@ -250,7 +267,7 @@ async fn apply_secret(docker: &Docker, spec: &SecretSpec) -> Result<(), EngineEr
                 )
                 .await
             {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(false),
                 Err(e) if is_immutable_content(&e) => Err(EngineError::SecretChanged { name }),
                 Err(e) => Err(EngineError::api(format!("updating secret {name}"), e)),
             }
@@ -258,11 +275,13 @@ async fn apply_secret(docker: &Docker, spec: &SecretSpec) -> Result<(), EngineEr
     }
 }
 
-async fn apply_config(docker: &Docker, spec: &ConfigSpec) -> Result<(), EngineError> {
+/// Creates config `spec` (answering `true`), or checks the existing one has the same content and
+/// brings its labels up to date.
+async fn apply_config(docker: &Docker, spec: &ConfigSpec) -> Result<bool, EngineError> {
     let name = spec.name.clone().unwrap_or_default();
     match docker.inspect_config(&name).await {
         Err(e) if is_not_found(&e) => match docker.create_config(spec.clone()).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => Err(EngineError::api(format!("creating config {name}"), e)),
         },
         Err(e) => Err(EngineError::api(format!("inspecting config {name}"), e)),
@@ -272,7 +291,7 @@ async fn apply_config(docker: &Docker, spec: &ConfigSpec) -> Result<(), EngineEr
                 return Err(EngineError::ConfigChanged { name });
             }
             if stored.labels == spec.labels {
-                return Ok(());
+                return Ok(false);
             }
             let version = current.version.and_then(|v| v.index).unwrap_or_default();
             let id = current.id.unwrap_or_else(|| name.clone());
@@ -286,7 +305,7 @@ async fn apply_config(docker: &Docker, spec: &ConfigSpec) -> Result<(), EngineEr
                 )
                 .await
             {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(false),
                 Err(e) if is_immutable_content(&e) => Err(EngineError::ConfigChanged { name }),
                 Err(e) => Err(EngineError::api(format!("updating config {name}"), e)),
             }
@@ -296,7 +315,8 @@ async fn apply_config(docker: &Docker, spec: &ConfigSpec) -> Result<(), EngineEr
 
 enum Outcome {
     Created,
-    Updated,
+    /// Updated, with the spec paths that differed.
+    Updated(Vec<String>),
     Unchanged,
 }
 
@@ -338,7 +358,7 @@ async fn apply_service(
             ..Default::default()
         };
         match docker.update_service(name, desired, options, None).await {
-            Ok(_) => return Ok(Outcome::Updated),
+            Ok(_) => return Ok(Outcome::Updated(changed)),
             Err(e) if is_out_of_sequence(&e) && attempt < UPDATE_ATTEMPTS => {
                 current = docker
                     .inspect_service(name, None)

@@ -44,14 +44,24 @@ pub enum EngineError {
         name: String,
     },
     /// A service refers to a secret that neither the stack nor the engine has.
-    #[error("secret {name:?} not found: declare it in the stack or create it first")]
+    #[error(
+        "service {service}: secret {name:?} not found: it is not created by the stack (external?) \
+         and the engine has none of that name; create it first (e.g. `abra app secret generate`)"
+    )]
     SecretNotFound {
+        /// The full name of the service referring to it.
+        service: String,
         /// The secret's name.
         name: String,
     },
     /// A service refers to a config that neither the stack nor the engine has.
-    #[error("config {name:?} not found: declare it in the stack or create it first")]
+    #[error(
+        "service {service}: config {name:?} not found: it is not created by the stack (external?) \
+         and the engine has none of that name; create it first"
+    )]
     ConfigNotFound {
+        /// The full name of the service referring to it.
+        service: String,
         /// The config's name.
         name: String,
     },
@@ -62,6 +72,12 @@ pub enum EngineError {
         what: String,
         /// How long we waited.
         seconds: u64,
+    },
+    /// Reading the engine's JSON directly (see [`super::raw_services`]) failed.
+    #[error("{message}")]
+    Raw {
+        /// What went wrong.
+        message: String,
     },
     /// Any other answer of the Docker Engine API.
     #[error("{action}: {source}")]

@@ -43,5 +43,6 @@ pub mod apply;
 pub mod converge;
 pub mod docker;
 pub mod objects;
+pub mod raw_services;
 pub mod remove;
 pub mod service_diff;

@@ -24,7 +24,8 @@ pub fn with_preserved_force_update(desired: &ServiceSpec, stored: &ServiceSpec) 
 /// A service spec as JSON without the differences that do not matter: empty values (`null`, `{}`,
 /// `[]`, `""`, `false`: the engine's Go types drop them), values the daemon fills in by default
 /// (`Runtime: container`, `Isolation: default`, `EndpointSpec.Mode: vip`, a port's
-/// `Protocol: tcp`) and the deprecated top-level `Networks` (the daemon moves it into the task
+/// `Protocol: tcp`, `Replicas: 1` of a replicated service, a zero restart `MaxAttempts` and
+/// update/rollback `Parallelism`/`MaxFailureRatio`, which the engine stores as plain numbers) and the deprecated top-level `Networks` (the daemon moves it into the task
 /// template).
 pub fn normalise_service_spec(spec: &ServiceSpec) -> Value {
     let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
@@ -53,6 +54,30 @@ pub fn normalise_service_spec(spec: &ServiceSpec) -> Value {
             remove_default(port, &["Protocol"], "tcp");
         }
     }
+    // Fields the engine keeps as plain numbers: "not sent" reads back as 0.
+    for path in [
+        &["TaskTemplate", "RestartPolicy", "MaxAttempts"][..],
+        &["UpdateConfig", "Parallelism"],
+        &["UpdateConfig", "MaxFailureRatio"],
+        &["RollbackConfig", "Parallelism"],
+        &["RollbackConfig", "MaxFailureRatio"],
+    ] {
+        remove_zero(&mut value, path);
+    }
+    // A replicated service sent without `Replicas` is stored with the daemon's default, 1.
+    if let Some(replicated) = value
+        .pointer_mut("/Mode/Replicated")
+        .and_then(Value::as_object_mut)
+    {
+        replicated
+            .entry("Replicas")
+            .and_modify(|r| {
+                if r.is_null() {
+                    *r = Value::from(1);
+                }
+            })
+            .or_insert(Value::from(1));
+    }
     // `Mode: {Global: {}}` must not prune down to "no mode": mark which mode is set.
     if let Some(mode) = value.get_mut("Mode").and_then(Value::as_object_mut) {
         for kind in mode.values_mut() {
@@ -78,6 +103,24 @@ fn remove_default(value: &mut Value, path: &[&str], default: &str) {
     }
     if let Some(object) = node.as_object_mut() {
         if object.get(*last).and_then(Value::as_str) == Some(default) {
+            object.remove(*last);
+        }
+    }
+}
+
+fn remove_zero(value: &mut Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = value;
+    for key in parents {
+        match node.get_mut(*key) {
+            Some(next) => node = next,
+            None => return,
+        }
+    }
+    if let Some(object) = node.as_object_mut() {
+        if object.get(*last).and_then(Value::as_f64) == Some(0.0) {
             object.remove(*last);
         }
     }
@@ -177,6 +220,26 @@ mod tests {
             "EndpointSpec": {"Mode": "vip", "Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080}]}
         }));
         assert!(same_service_spec(&sent, &stored));
+    }
+
+    #[test]
+    fn replicas_left_unset_are_the_daemons_default_of_one() {
+        let sent = spec(json!({"Name": "s", "Mode": {"Replicated": {}}}));
+        let stored = spec(json!({"Name": "s", "Mode": {"Replicated": {"Replicas": 1}}}));
+        assert!(same_service_spec(&sent, &stored));
+        let two = spec(json!({"Name": "s", "Mode": {"Replicated": {"Replicas": 2}}}));
+        assert!(!same_service_spec(&two, &stored));
+        let unset = spec(
+            json!({"Name": "s", "TaskTemplate": {"RestartPolicy": {"Condition": "none"}},
+                                "RollbackConfig": {"Order": "stop-first"}}),
+        );
+        let zeros = spec(
+            json!({"Name": "s", "TaskTemplate": {"RestartPolicy": {"Condition": "none", "MaxAttempts": 0}},
+                                "RollbackConfig": {"Order": "stop-first", "Parallelism": 0, "MaxFailureRatio": 0.0}}),
+        );
+        assert!(same_service_spec(&unset, &zeros));
+        let global = spec(json!({"Name": "s", "Mode": {"Global": {}}}));
+        assert!(!same_service_spec(&global, &stored));
     }
 
     #[test]

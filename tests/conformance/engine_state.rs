@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, ListServicesOptions,
-};
+use bollard::query_parameters::{ListConfigsOptions, ListNetworksOptions, ListSecretsOptions};
 use cc_ci::swarm::docker::NAMESPACE_LABEL;
 use serde_json::{Map, Value, json};
 
@@ -31,11 +29,8 @@ pub async fn read(docker: &Docker, stack: &str) -> Value {
         .collect();
 
     let mut services = Map::new();
-    for service in docker
-        .list_services(Some(ListServicesOptions {
-            filters: filters(),
-            status: None,
-        }))
+    // The engine's JSON, not bollard's list: bollard's model loses healthchecks.
+    for service in cc_ci::swarm::raw_services::list_services(docker, &filters().unwrap())
         .await
         .unwrap()
     {

@@ -144,6 +144,14 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
     apply(docker, &spec, &ApplyOptions::default())
         .await
         .expect("cc-ci applies the setup");
+    // Applying the same files again must find every service already in place.
+    let again = apply(docker, &spec, &ApplyOptions::default())
+        .await
+        .expect("cc-ci re-applies the setup");
+    assert!(
+        again.created.is_empty() && again.updated.is_empty(),
+        "setup {setup}: re-applying unchanged files changed services: {again:?}"
+    );
 }
 
 /// Deploys `setup` both ways and asserts the engine holds the same objects.

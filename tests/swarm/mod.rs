@@ -3,7 +3,10 @@
 //! Needs `scripts/test-env` (swarm, `proxy` network, fixture images). Every object carries
 //! `cc-ci.managed=true` and `cc-ci.test=<test>`; each test first sweeps leftovers of its label.
 
+mod bad_input;
+mod broken;
 mod hand_built;
+mod update;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -45,7 +48,8 @@ fn sweep_options() -> RemoveOptions {
     }
 }
 
-/// Every object (service, network, secret, config, volume) labelled for `test`, as `kind name`.
+/// Every object (service, container, network, secret, config, volume) labelled for `test`, as
+/// `kind name`.
 pub async fn objects_left(docker: &Docker, test: &str) -> Vec<String> {
     use bollard::query_parameters::*;
     let (k, v) = test_label(test);
@@ -67,6 +71,19 @@ pub async fn objects_left(docker: &Docker, test: &str) -> Vec<String> {
         services
             .into_iter()
             .map(|s| format!("service {:?}", s.spec.and_then(|s| s.name))),
+    );
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: filters(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    left.extend(
+        containers
+            .into_iter()
+            .map(|c| format!("container {:?}", c.names)),
     );
     let networks = docker
         .list_networks(Some(ListNetworksOptions { filters: filters() }))
@@ -107,6 +124,28 @@ pub async fn objects_left(docker: &Docker, test: &str) -> Vec<String> {
             .map(|v| format!("volume {}", v.name)),
     );
     left
+}
+
+/// Writes `files` (`(relative path, contents)`) into `dir`, creating directories.
+pub fn write_files(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Renders the stack of `dir/.env` (its `COMPOSE_FILE`) as `cc-ci stack render` would, with the
+/// test's labels and the dnsrr override on (this kernel has no IPVS).
+pub fn render_dir(dir: &std::path::Path, stack: &str, test: &str) -> StackSpec {
+    let source = cc_ci::cli::stack::SourceArgs {
+        env_file: Some(dir.join(".env")),
+        dnsrr: true,
+        labels: extra_labels(test).into_iter().collect(),
+        stack: stack.to_owned(),
+        ..Default::default()
+    };
+    cc_ci::cli::stack::render(&source).expect("the stack renders")
 }
 
 fn quick(timeout_secs: u64) -> ConvergeOptions {

@@ -2,12 +2,13 @@
 //! the engine requires and `docker stack deploy` looks up), and network IDs (which the engine
 //! stores in place of the names we send).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bollard::Docker;
 use bollard::models::ServiceSpec;
 use bollard::query_parameters::{ListConfigsOptions, ListNetworksOptions, ListSecretsOptions};
 
+use crate::swarm::StackSpec;
 use crate::swarm::docker::EngineError;
 
 /// Names and IDs of the engine's networks, secrets and configs at one moment.
@@ -57,9 +58,54 @@ impl References {
         })
     }
 
+    /// Checks, before anything is created, that every secret and config a service of `stack`
+    /// refers to is either created by the stack or already in the engine (an external one).
+    pub(crate) fn check_available(&self, stack: &StackSpec) -> Result<(), EngineError> {
+        let own_secrets: HashSet<&str> = stack
+            .secrets
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        let own_configs: HashSet<&str> = stack
+            .configs
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
+        for spec in &stack.services {
+            let service = spec.name.clone().unwrap_or_default();
+            let Some(container) = spec
+                .task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+            else {
+                continue;
+            };
+            for secret in container.secrets.iter().flatten() {
+                let name = secret.secret_name.as_deref().unwrap_or_default();
+                if !own_secrets.contains(name) && !self.secret_ids.contains_key(name) {
+                    return Err(EngineError::SecretNotFound {
+                        service,
+                        name: name.to_owned(),
+                    });
+                }
+            }
+            for config in container.configs.iter().flatten() {
+                let name = config.config_name.as_deref().unwrap_or_default();
+                if !own_configs.contains(name) && !self.config_ids.contains_key(name) {
+                    return Err(EngineError::ConfigNotFound {
+                        service,
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `spec` with every secret and config reference carrying the ID of the object it names.
     pub(crate) fn resolve(&self, spec: &ServiceSpec) -> Result<ServiceSpec, EngineError> {
         let mut spec = spec.clone();
+        let service = spec.name.clone().unwrap_or_default();
         let Some(container) = spec
             .task_template
             .as_mut()
@@ -72,7 +118,10 @@ impl References {
             let id = self
                 .secret_ids
                 .get(&name)
-                .ok_or(EngineError::SecretNotFound { name })?;
+                .ok_or_else(|| EngineError::SecretNotFound {
+                    service: service.clone(),
+                    name,
+                })?;
             secret.secret_id = Some(id.clone());
         }
         for config in container.configs.iter_mut().flatten() {
@@ -80,7 +129,10 @@ impl References {
             let id = self
                 .config_ids
                 .get(&name)
-                .ok_or(EngineError::ConfigNotFound { name })?;
+                .ok_or_else(|| EngineError::ConfigNotFound {
+                    service: service.clone(),
+                    name,
+                })?;
             config.config_id = Some(id.clone());
         }
         Ok(spec)

@@ -8,6 +8,9 @@ use futures::StreamExt;
 
 use super::ServiceFailure;
 
+/// How long reading one container's state or logs may take.
+const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Builds the failure report for service `name`. Best effort: whatever cannot be read (a container
 /// already removed, logs unavailable) is simply left out.
 pub(crate) async fn failure(
@@ -38,7 +41,9 @@ pub(crate) async fn failure(
     else {
         return failure;
     };
-    if let Ok(inspect) = docker.inspect_container(&container, None).await {
+    // Best effort and bounded: a diagnosis must never hold back the failure it explains.
+    let inspected = tokio::time::timeout(READ_LIMIT, docker.inspect_container(&container, None));
+    if let Ok(Ok(inspect)) = inspected.await {
         failure.health = inspect
             .state
             .and_then(|s| s.health)
@@ -46,7 +51,9 @@ pub(crate) async fn failure(
             .and_then(|log| log.last().and_then(|entry| entry.output.clone()))
             .filter(|out| !out.trim().is_empty());
     }
-    failure.logs = last_log_lines(docker, &container, log_lines).await;
+    failure.logs = tokio::time::timeout(READ_LIMIT, last_log_lines(docker, &container, log_lines))
+        .await
+        .unwrap_or_default();
     failure
 }
 

@@ -1,0 +1,112 @@
+//! `cc-ci stack render` as a maintainer runs it (no Docker needed): the IPVS override flag and
+//! warnings for compose keys the engine does not know.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const COMPOSE: &str = r#"
+version: "3.8"
+services:
+  app:
+    image: ccci-fixture/nginx:1.24
+    colour: blue
+    deploy:
+      replicas: 1
+      flavour: spicy
+  edge:
+    image: ccci-fixture/nginx:1.24
+    ports:
+      - "8080:80"
+  direct:
+    image: ccci-fixture/nginx:1.24
+    ports:
+      - target: 80
+        published: 8081
+        mode: host
+  pinned:
+    image: ccci-fixture/nginx:1.24
+    deploy:
+      endpoint_mode: vip
+x-notes:
+  anything: goes
+"#;
+
+/// Runs `cc-ci stack render` on COMPOSE with `extra` arguments: (endpoint mode by service, stderr).
+fn render(extra: &[&str]) -> (Vec<(String, Option<String>)>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yml"), COMPOSE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .current_dir(dir.path())
+        .args(["stack", "render", "-c", "compose.yml"])
+        .args(extra)
+        .arg("st")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut modes: Vec<(String, Option<String>)> = spec["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["Name"].as_str().unwrap().to_owned(),
+                s.pointer("/EndpointSpec/Mode")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            )
+        })
+        .collect();
+    modes.sort();
+    (modes, stderr)
+}
+
+fn mode(modes: &[(String, Option<String>)], name: &str) -> Option<String> {
+    modes
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no service {name}: {modes:?}"))
+        .1
+        .clone()
+}
+
+#[test]
+fn dnsrr_is_off_by_default_and_the_flag_forces_it_where_no_ingress_port_needs_a_vip() {
+    let (default, _) = render(&[]);
+    assert!(
+        default.iter().all(|(_, m)| m.as_deref() != Some("dnsrr")),
+        "docker stack deploy never picks dnsrr by itself: {default:?}"
+    );
+    let (forced, _) = render(&["--dnsrr"]);
+    assert_eq!(mode(&forced, "st_app").as_deref(), Some("dnsrr"));
+    assert_eq!(
+        mode(&forced, "st_direct").as_deref(),
+        Some("dnsrr"),
+        "host-mode ports bypass the routing mesh"
+    );
+    assert_eq!(mode(&forced, "st_edge"), None, "ingress ports need a VIP");
+    assert_eq!(
+        mode(&forced, "st_pinned").as_deref(),
+        Some("vip"),
+        "an explicit endpoint_mode wins"
+    );
+}
+
+#[test]
+fn unknown_compose_keys_are_warned_about_with_their_path() {
+    let (_, stderr) = render(&[]);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("unknown key"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: compose.yml: services.app.colour: unknown key, ignored",
+            "warning: compose.yml: services.app.deploy.flavour: unknown key, ignored",
+        ],
+        "{stderr}"
+    );
+}
