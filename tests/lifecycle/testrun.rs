@@ -416,7 +416,15 @@ async fn bench_full_runs() {
         ctl.recipe(recipe, &repo.url(), &[]).await;
         let name = format!("{recipe}-bench");
         let t0 = Instant::now();
-        ctl.run(RunSpec { name: &name, recipe, git_ref, pr, stages: None, upgrade_from: None }).await;
+        ctl.run(RunSpec {
+            name: &name,
+            recipe,
+            git_ref,
+            pr,
+            stages: None,
+            upgrade_from: None,
+        })
+        .await;
         let run = ctl.wait_done(&name, Duration::from_secs(600)).await;
         let wall = t0.elapsed().as_secs_f64();
         assert_all_passed(&run, &ctl.logs(&name));

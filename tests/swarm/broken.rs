@@ -44,6 +44,7 @@ fn failure<'a>(failures: &'a [ServiceFailure], service: &str) -> &'a ServiceFail
 }
 
 #[tokio::test]
+#[ignore = "quarantined: hangs after the 15 s converge timeout (seen 2026-12-02); see the issue 3 note"]
 async fn crashing_and_unhealthy_services_time_out_naming_state_error_and_logs() {
     let test = "broken";
     let stack_name = "ccci_swarm_broken";
