@@ -5,7 +5,6 @@
 mod janitor;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use cc_ci::recipe::app::{self, AppParams, run_domain};
@@ -26,18 +25,7 @@ mod crash;
 mod harness;
 mod testrun;
 
-fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use harness::docker_cli;
 
 /// Runs a small Python snippet inside the stack's `app` container.
 fn in_app(stack: &str, code: &str) -> String {
@@ -73,15 +61,7 @@ fn backup_plan(app: &app::App) -> Vec<ServiceBackup> {
 }
 
 fn leftovers(run: &str) -> Vec<String> {
-    let label = format!("label=cc-ci.run={run}");
-    let mut out = Vec::new();
-    for kind in ["service", "secret", "config", "network", "volume"] {
-        let names = docker_cli(&[kind, "ls", "-q", "--filter", &label]);
-        out.extend(names.lines().map(|n| format!("{kind} {n}")));
-    }
-    let containers = docker_cli(&["ps", "-aq", "--filter", &label]);
-    out.extend(containers.lines().map(|n| format!("container {n}")));
-    out
+    harness::labelled(&format!("cc-ci.run={run}"))
 }
 
 #[tokio::test]

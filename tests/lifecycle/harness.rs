@@ -36,7 +36,12 @@ pub fn docker_cli(args: &[&str]) -> String {
 
 /// Every swarm object and container labelled with `instance`.
 pub fn leftovers(instance: &str) -> Vec<String> {
-    let label = format!("label=cc-ci.instance={instance}");
+    labelled(&format!("cc-ci.instance={instance}"))
+}
+
+/// Every swarm object and container carrying `label` (`key=value`), as `<kind> <id>`.
+pub fn labelled(label: &str) -> Vec<String> {
+    let label = format!("label={label}");
     let mut out = Vec::new();
     for kind in ["service", "secret", "config", "network", "volume"] {
         let names = docker_cli(&[kind, "ls", "-q", "--filter", &label]);

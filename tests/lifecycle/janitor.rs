@@ -23,18 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "ccci/base:bookworm";
 
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use super::harness::docker_cli as docker;
 
 fn docker_stdin(args: &[&str], input: &str) {
     use std::io::Write;
