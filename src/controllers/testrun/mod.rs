@@ -323,7 +323,7 @@ async fn cleanup<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, 
     if !run.status.torn_down {
         let env = env(ctx, run).ok();
         let removed =
-            crate::recipe::deploy::teardown(&ctx.docker, run.name(), Duration::from_secs(180))
+            crate::recipe::deploy::teardown(&ctx.docker, run.name(), steps::REMOVE_TIMEOUT)
                 .await
                 .map_err(|e| RunError::Step {
                     run: run.name().to_string(),
@@ -1011,16 +1011,14 @@ async fn teardown<St: Store>(
             r
         }
         // Without a recipe the run never fetched, so only labelled objects can exist.
-        Err(_) => {
-            crate::recipe::deploy::teardown(&ctx.docker, run.name(), Duration::from_secs(180))
-                .await
-                .map(|_| StepResult {
-                    ok: true,
-                    message: "removed".into(),
-                    report: None,
-                })
-                .map_err(StepError::from)
-        }
+        Err(_) => crate::recipe::deploy::teardown(&ctx.docker, run.name(), steps::REMOVE_TIMEOUT)
+            .await
+            .map(|_| StepResult {
+                ok: true,
+                message: "removed".into(),
+                report: None,
+            })
+            .map_err(StepError::from),
     };
     let now = Utc::now();
     match outcome {
@@ -1052,7 +1050,7 @@ async fn teardown<St: Store>(
 
 /// A run that ended but whose teardown failed: try again now and then.
 async fn retry_teardown<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, RunError> {
-    match crate::recipe::deploy::teardown(&ctx.docker, run.name(), Duration::from_secs(180)).await {
+    match crate::recipe::deploy::teardown(&ctx.docker, run.name(), steps::REMOVE_TIMEOUT).await {
         Ok(_) => {
             if let Ok(env) = env(ctx, run) {
                 let _ = env.workspace.clean().await;

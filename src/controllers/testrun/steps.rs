@@ -28,7 +28,7 @@ use crate::swarm::converge::{self, ConvergeError, ConvergeOptions};
 use crate::swarm::docker::EngineError;
 
 /// How long removing a run's objects may take.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(180);
+pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// An infrastructure problem: the step did not finish and is retried.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +240,18 @@ fn backup_plan(app: &App) -> Result<Option<Vec<ServiceBackup>>, String> {
     }
 }
 
+/// The backup plan of the head's compose: `None` without backupbot labels, `Err(why)` when
+/// the head cannot be loaded or its labels are inconsistent.
+async fn head_backup_plan(
+    env: &RunEnv<'_>,
+    status: &TestRunStatus,
+) -> Result<Result<Option<Vec<ServiceBackup>>, String>, StepError> {
+    Ok(match load_app(env, status, false).await? {
+        Ok((app, _)) => backup_plan(&app),
+        Err(why) => Err(why),
+    })
+}
+
 /// What the plan of `stage` depends on. `Ok(Err(why))`: the head cannot be loaded.
 pub async fn stage_facts(
     env: &RunEnv<'_>,
@@ -248,11 +260,8 @@ pub async fn stage_facts(
 ) -> Result<Result<StageFacts, String>, StepError> {
     let (info, _) = app_info(status)?;
     let has_backup_labels = if stage == StageKind::BackupRestore {
-        match load_app(env, status, false).await? {
-            Ok((app, _)) => match backup_plan(&app) {
-                Ok(plan) => plan.is_some(),
-                Err(why) => return Ok(Err(why)),
-            },
+        match head_backup_plan(env, status).await? {
+            Ok(plan) => plan.is_some(),
             Err(why) => return Ok(Err(why)),
         }
     } else {
@@ -357,7 +366,7 @@ pub async fn execute(
                 phase,
                 stack: stack.clone(),
                 domain: info.domain.clone(),
-                version: current_version(status, stage, phase, info),
+                version: current_version(stage, phase, info),
                 previous_version: info.previous_version.clone(),
                 helper_image: env.settings.helper_image.clone(),
             };
@@ -390,11 +399,7 @@ pub async fn execute(
             )))
         }
         Step::Backup => {
-            let app = match load_app(env, status, false).await? {
-                Ok((a, _)) => a,
-                Err(why) => return Ok(StepResult::failed(why)),
-            };
-            let plan = match backup_plan(&app) {
+            let plan = match head_backup_plan(env, status).await? {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
                 Err(why) => return Ok(StepResult::failed(why)),
@@ -424,11 +429,7 @@ pub async fn execute(
             }
         }
         Step::Restore => {
-            let app = match load_app(env, status, false).await? {
-                Ok((a, _)) => a,
-                Err(why) => return Ok(StepResult::failed(why)),
-            };
-            let plan = match backup_plan(&app) {
+            let plan = match head_backup_plan(env, status).await? {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
                 Err(why) => return Ok(StepResult::failed(why)),
@@ -463,12 +464,7 @@ fn snapshot_outcome(e: SnapshotError) -> Result<StepResult, StepError> {
 }
 
 /// The version deployed when a test step runs: the previous one for the upgrade's `pre`.
-fn current_version(
-    _status: &TestRunStatus,
-    stage: StageKind,
-    phase: TestPhase,
-    info: &AppInfo,
-) -> String {
+fn current_version(stage: StageKind, phase: TestPhase, info: &AppInfo) -> String {
     if stage == StageKind::Upgrade && phase == TestPhase::Pre {
         info.previous_version.clone().unwrap_or_default()
     } else {
