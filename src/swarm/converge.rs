@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task};
+use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
 
 use super::docker::{EngineError, NAMESPACE_LABEL, is_not_found};
@@ -27,6 +27,10 @@ pub struct ConvergeOptions {
     pub poll_interval: Duration,
     /// How many log lines of a failing task's container a failure report carries.
     pub log_lines: usize,
+    /// How long a task must have been running before it counts (docker/cli's `service create`
+    /// waits the same way): a process that exits a moment after it started is `running` for a
+    /// poll or two, and must not make its service look converged.
+    pub settle: Duration,
 }
 
 impl Default for ConvergeOptions {
@@ -36,6 +40,7 @@ impl Default for ConvergeOptions {
             default_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_millis(200),
             log_lines: 20,
+            settle: Duration::from_secs(3),
         }
     }
 }
@@ -124,8 +129,9 @@ pub fn timeout_label(stack: &str) -> String {
 /// state changes (e.g. `app_web: 1/2 running`).
 ///
 /// Converged means, for every service of the stack: replicated and global services run their
-/// desired number of tasks of the current spec (a task with a healthcheck only counts as running
-/// once healthy: Swarm keeps it `starting` until then), jobs completed their current iteration,
+/// desired number of tasks of the current spec, each up for at least [`ConvergeOptions::settle`]
+/// (a task with a healthcheck only counts as running once healthy: Swarm keeps it `starting`
+/// until then), jobs completed their current iteration,
 /// and the rolling update (if any) finished. A rollback, or a failed task that its restart policy
 /// will not retry, fails at once; anything else is retried until the timeout, after which the
 /// error names each service still missing, its last task's state and error, and its last logs.
@@ -138,6 +144,7 @@ pub async fn wait(
     let started = Instant::now();
     let mut timeout = opts.timeout;
     let mut last_lines: HashMap<String, String> = HashMap::new();
+    let mut settling = Settling::default();
     loop {
         let services = list_services(docker, stack).await?;
         if services.is_empty() {
@@ -149,14 +156,18 @@ pub async fn wait(
             .get_or_insert_with(|| label_timeout(stack, &services).unwrap_or(opts.default_timeout));
         let tasks = match list_tasks(docker, &services).await {
             Ok(tasks) => tasks,
-            // A service vanished between the two calls: look again.
-            Err(e) if is_not_found(&e) => continue,
+            // A service vanished between the two calls: look again, after the usual pause.
+            Err(e) if is_not_found(&e) => {
+                tokio::time::sleep(opts.poll_interval).await;
+                continue;
+            }
             Err(e) => {
                 return Err(
                     EngineError::api(format!("listing the tasks of stack {stack}"), e).into(),
                 );
             }
         };
+        settling.observe(&tasks);
         let states: BTreeMap<&str, (&Service, ServiceState, Vec<&Task>)> = services
             .iter()
             .map(|(name, service)| {
@@ -165,7 +176,8 @@ pub async fn wait(
                     .iter()
                     .filter(|t| t.service_id.as_deref() == Some(id))
                     .collect();
-                (name.as_str(), (service, evaluate(service, &own), own))
+                let state = evaluate(service, &own, |t| settling.settled(t, opts.settle));
+                (name.as_str(), (service, state, own))
             })
             .collect();
         for (name, (_, state, _)) in &states {
@@ -202,6 +214,51 @@ pub async fn wait(
             });
         }
         tokio::time::sleep(opts.poll_interval).await;
+    }
+}
+
+/// When each running task was first seen running, to tell a task that stays up from one that
+/// exits a moment after it started.
+#[derive(Default)]
+struct Settling {
+    first_seen: HashMap<String, Instant>,
+}
+
+impl Settling {
+    /// Notes the tasks running now; forgets those no longer running.
+    fn observe(&mut self, tasks: &[Task]) {
+        let now = Instant::now();
+        let running: Vec<&str> = tasks
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+            .filter_map(|t| t.id.as_deref())
+            .collect();
+        self.first_seen
+            .retain(|id, _| running.contains(&id.as_str()));
+        for id in running {
+            self.first_seen.entry(id.to_owned()).or_insert(now);
+        }
+    }
+
+    /// Whether `task` has been running for `settle`: by the engine's own timestamp of its last
+    /// state change (so a stack that was already up converges at once), or else by how long this
+    /// wait has seen it running.
+    fn settled(&self, task: &Task, settle: Duration) -> bool {
+        let engine_age = task
+            .status
+            .as_ref()
+            .and_then(|s| s.timestamp.as_deref())
+            .and_then(|ts| chrono::DateTime::parse_from_rfc3339(ts).ok())
+            .and_then(|at| (chrono::Utc::now() - at.to_utc()).to_std().ok());
+        let seen = task
+            .id
+            .as_deref()
+            .and_then(|id| self.first_seen.get(id))
+            .map(Instant::elapsed);
+        [engine_age, seen]
+            .into_iter()
+            .flatten()
+            .any(|age| age >= settle)
     }
 }
 

@@ -24,7 +24,7 @@ services:
     networks: [backend]
     deploy:
       labels:
-        coop-cloud.${STACK_NAME}.timeout: "90"
+        - "coop-cloud.${STACK_NAME}.timeout=90"
   worker:
     image: ccci-fixture/nginx:1.24
     environment:

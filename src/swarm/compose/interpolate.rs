@@ -262,6 +262,42 @@ fn walk(
     Ok(())
 }
 
+/// The dotted paths of mapping keys that look like they expect interpolation (`$V`, `${V}`).
+/// Compose leaves keys alone, so `coop-cloud.${STACK_NAME}.timeout: "60"` in a `labels` map
+/// stays literal in `docker stack deploy` too; the list form `- "KEY=VALUE"` interpolates.
+pub fn keys_with_variables(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_variable_keys(value, "", &mut found);
+    found
+}
+
+fn collect_variable_keys(value: &Value, shown: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, elem) in map {
+                let here = if shown.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{shown}.{key}")
+                };
+                if PATTERN
+                    .captures_iter(key)
+                    .any(|c| c.name("named").is_some() || c.name("braced").is_some())
+                {
+                    found.push(here.clone());
+                }
+                collect_variable_keys(elem, &here, found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, elem) in items.iter().enumerate() {
+                collect_variable_keys(elem, &format!("{shown}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 #[path = "interpolate_tests.rs"]
 mod tests;

@@ -140,3 +140,21 @@ fn tree_errors_name_the_key_path() {
     let err = interpolate_tree(&mut v, &env, &mut Vec::new()).unwrap_err();
     assert_eq!(err.path, "services.app.command[2]");
 }
+
+#[test]
+fn keys_that_expect_interpolation_are_found_with_their_paths() {
+    let v = json!({
+        "services": {"app": {"deploy": {"labels": {
+            "coop-cloud.${STACK_NAME}.timeout": "60",
+            "plain.$$escaped": "x",
+            "traefik.enable": "true"
+        }, "x-list": [{"$HOME": 1}]}}}
+    });
+    assert_eq!(
+        keys_with_variables(&v),
+        vec![
+            "services.app.deploy.labels.coop-cloud.${STACK_NAME}.timeout".to_string(),
+            "services.app.deploy.x-list[0].$HOME".to_string(),
+        ]
+    );
+}

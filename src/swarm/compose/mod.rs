@@ -127,6 +127,12 @@ pub fn load(
                 message: e.message,
             }
         })?;
+        for path in interpolate::keys_with_variables(&tree) {
+            warnings.push(format!(
+                "{file}: {path}: variables in a key are not interpolated (compose only \
+                 interpolates values); write it as a list item \"KEY=VALUE\" instead"
+            ));
+        }
         for (name, path) in missing {
             warnings.push(format!(
                 "{file}: {path}: variable {name} is not set, using an empty string"

@@ -18,8 +18,14 @@ pub(crate) struct ServiceState {
     pub fatal: Option<String>,
 }
 
-/// Judges `service` from its own `tasks`.
-pub(crate) fn evaluate(service: &Service, tasks: &[&Task]) -> ServiceState {
+/// Judges `service` from its own `tasks`. A running task only counts towards convergence once
+/// `stable` says it has stayed up long enough: a process that exits a moment after it started is
+/// `running` for a poll or two, and must not make the service look converged.
+pub(crate) fn evaluate(
+    service: &Service,
+    tasks: &[&Task],
+    stable: impl Fn(&Task) -> bool,
+) -> ServiceState {
     let spec = service.spec.clone().unwrap_or_default();
     let mode = spec.mode.clone().unwrap_or_default();
     let update = service.update_status.as_ref();
@@ -97,21 +103,26 @@ pub(crate) fn evaluate(service: &Service, tasks: &[&Task]) -> ServiceState {
         Some(r) => r.replicas.unwrap_or(1),
         None => desired_from_status(service, tasks),
     };
-    let running = tasks
+    let running: Vec<&&Task> = tasks
         .iter()
         .filter(|t| t.desired_state == Some(TaskState::RUNNING))
         .filter(|t| state_of(t) == Some(TaskState::RUNNING))
         .filter(current)
-        .count() as i64;
+        .collect();
+    let settled = running.iter().filter(|t| stable(t)).count() as i64;
+    let running = running.len() as i64;
     let updating = is_updating(update_state);
     let fatal = (!restarts && tasks.iter().filter(current).any(|t| failed(&t)))
         .then(|| "a task failed and its restart policy is `none`".to_owned());
     let mut summary = format!("{running}/{want} running");
+    if settled < running {
+        summary.push_str(&format!(" ({} settling)", running - settled));
+    }
     if updating {
         summary.push_str(", updating");
     }
     ServiceState {
-        converged: running == want && !updating,
+        converged: settled == want && !updating,
         summary,
         fatal,
     }
@@ -148,6 +159,10 @@ mod tests {
 
     const IMAGE: &str = "ccci-fixture/nginx:latest";
 
+    fn always(_: &Task) -> bool {
+        true
+    }
+
     fn web(replicas: i64) -> Service {
         service(json!({
             "ID": "s1",
@@ -164,16 +179,24 @@ mod tests {
     #[test]
     fn replicated_service_converges_when_all_replicas_of_the_current_spec_run() {
         let t = running_task(IMAGE);
-        assert!(evaluate(&web(1), &[&t]).converged);
-        let state = evaluate(&web(2), &[&t]);
+        assert!(evaluate(&web(1), &[&t], always).converged);
+        let state = evaluate(&web(2), &[&t], always);
         assert!(!state.converged);
         assert_eq!(state.summary, "1/2 running");
     }
 
     #[test]
+    fn a_running_task_that_has_not_settled_does_not_count_yet() {
+        let t = running_task(IMAGE);
+        let state = evaluate(&web(1), &[&t], |_| false);
+        assert!(!state.converged);
+        assert_eq!(state.summary, "1/1 running (1 settling)");
+    }
+
+    #[test]
     fn tasks_of_an_older_spec_do_not_count() {
         let old = running_task("ccci-fixture/nginx:1.24");
-        assert!(!evaluate(&web(1), &[&old]).converged);
+        assert!(!evaluate(&web(1), &[&old], always).converged);
     }
 
     #[test]
@@ -184,7 +207,7 @@ mod tests {
         )
         .unwrap();
         let t = running_task(IMAGE);
-        let state = evaluate(&s, &[&t]);
+        let state = evaluate(&s, &[&t], always);
         assert!(state.fatal.unwrap().contains("rolled back"));
     }
 
@@ -197,9 +220,9 @@ mod tests {
         }));
         let old = task(json!({"JobIteration": {"Index": 6}, "Status": {"State": "complete"}}));
         let now = task(json!({"JobIteration": {"Index": 7}, "Status": {"State": "running"}}));
-        assert!(!evaluate(&s, &[&old, &now]).converged);
+        assert!(!evaluate(&s, &[&old, &now], always).converged);
         let done = task(json!({"JobIteration": {"Index": 7}, "Status": {"State": "complete"}}));
-        assert!(evaluate(&s, &[&old, &done]).converged);
+        assert!(evaluate(&s, &[&old, &done], always).converged);
     }
 
     #[test]
@@ -212,6 +235,6 @@ mod tests {
         let failed = task(
             json!({"JobIteration": {"Index": 1}, "Status": {"State": "failed", "Err": "exit 1"}}),
         );
-        assert!(evaluate(&s, &[&failed]).fatal.is_some());
+        assert!(evaluate(&s, &[&failed], always).fatal.is_some());
     }
 }
