@@ -173,17 +173,17 @@ pub async fn sweep<S: Store>(
     ];
     // Listed first, read second: see the module's guarantees.
     let objects = list_labelled(&docker, &labels).await?;
+    // One record decoded at a time: a long run history must not be held whole for a sweep.
     let runs: HashMap<String, RunState> = store
-        .list::<TestRunSpec>(&LabelSelector::everything())?
-        .into_iter()
-        .map(|r| {
+        .list_map::<TestRunSpec, _>(&LabelSelector::everything(), |r| {
             let state = if r.status.phase.is_terminal() && r.status.torn_down {
                 RunState::Finished
             } else {
                 RunState::Live
             };
             (r.metadata.name, state)
-        })
+        })?
+        .into_iter()
         .collect();
 
     let mut doomed = Vec::new();

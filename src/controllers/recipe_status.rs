@@ -8,12 +8,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Started;
+use chrono::{DateTime, Utc};
+
 use crate::api::{
     Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StageKind, StagePhase, StageSummary, TestRun,
     TestRunSpec,
 };
 use crate::metrics::Metrics;
-use crate::runtime::{Action, Cache, Controller, RuntimeSettings, reflector, watcher};
+use crate::runtime::{Action, Cache, Controller, Index, RuntimeSettings, reflector, watcher};
 use crate::store::{Store, StoreError};
 
 /// The controller's name (its `controller` metric label).
@@ -26,8 +28,48 @@ const GAUGE_PERIOD: Duration = Duration::from_secs(5);
 pub struct Context<St> {
     /// Where statuses are written.
     pub store: St,
-    /// Every TestRun, kept current by the controller.
-    pub runs: Cache<TestRunSpec>,
+    /// What the roll-up reads of every TestRun, kept current by the controller.
+    pub runs: Index<RunSummary>,
+}
+
+/// What the roll-up reads of one TestRun. The controller keeps one per TestRun instead of the
+/// whole record (whose stages carry steps, messages, artifacts): with 10,000 runs that is the
+/// difference between a few megabytes and a few tens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The run's name.
+    pub name: String,
+    /// `spec.recipe`.
+    pub recipe: String,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<DateTime<Utc>>,
+    /// `status.phase`.
+    pub phase: RunPhase,
+    /// `status.finished`.
+    pub finished: Option<DateTime<Utc>>,
+    /// The tested commit: `status.commit`, else `spec.ref`.
+    pub tested_ref: String,
+    /// Each stage's kind and phase, in the run's order.
+    pub stages: Vec<(StageKind, StagePhase)>,
+}
+
+impl From<TestRun> for RunSummary {
+    fn from(run: TestRun) -> Self {
+        RunSummary {
+            name: run.metadata.name,
+            recipe: run.spec.recipe,
+            created: run.metadata.creation_timestamp,
+            phase: run.status.phase,
+            finished: run.status.finished,
+            tested_ref: run.status.commit.unwrap_or(run.spec.git_ref),
+            stages: run
+                .status
+                .stages
+                .iter()
+                .map(|s| (s.stage, s.phase))
+                .collect(),
+        }
+    }
 }
 
 /// Why a roll-up could not be written.
@@ -57,52 +99,45 @@ pub struct RollUpError {
 ///   (`Passed`, `Failed`, `NotApplicable`, `PreviousVersionFailed`; not `Skipped`).
 /// - `lastTestedRef`: the last finished run's resolved commit, else its `spec.ref`.
 /// - `observedGeneration`: the recipe's `generation`; `conditions` are kept as they are.
-pub fn roll_up(recipe: &Recipe, runs: &[&TestRun]) -> RecipeStatus {
-    let mut runs: Vec<&TestRun> = runs.to_vec();
-    runs.sort_by(|a, b| {
-        (a.metadata.creation_timestamp, a.name()).cmp(&(b.metadata.creation_timestamp, b.name()))
-    });
+pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
+    let mut runs: Vec<&RunSummary> = runs.to_vec();
+    runs.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
     let mut run_counts = BTreeMap::new();
     for run in &runs {
         *run_counts
-            .entry(run.status.phase.as_str().to_string())
+            .entry(run.phase.as_str().to_string())
             .or_insert(0) += 1;
     }
     let latest = runs.last();
-    let finished = runs.iter().rev().find(|r| has_verdict(r.status.phase));
+    let finished = runs.iter().rev().find(|r| has_verdict(r.phase));
     let mut stages = BTreeMap::new();
     for run in runs.iter().rev() {
-        for s in &run.status.stages {
-            if ended(s.phase) && !stages.contains_key(s.stage.as_str()) {
+        for (stage, phase) in &run.stages {
+            if ended(*phase) && !stages.contains_key(stage.as_str()) {
                 stages.insert(
-                    s.stage.as_str().to_string(),
+                    stage.as_str().to_string(),
                     StageSummary {
-                        phase: s.phase,
-                        run: run.name().to_string(),
+                        phase: *phase,
+                        run: run.name.clone(),
                     },
                 );
             }
         }
     }
     let badge = match (finished, latest) {
-        (Some(f), _) if f.status.phase == RunPhase::Succeeded => "passing",
+        (Some(f), _) if f.phase == RunPhase::Succeeded => "passing",
         (Some(_), _) => "failing",
-        (None, Some(_)) if runs.iter().any(|r| !r.status.phase.is_terminal()) => "running",
+        (None, Some(_)) if runs.iter().any(|r| !r.phase.is_terminal()) => "running",
         _ => "unknown",
     };
     RecipeStatus {
         observed_generation: recipe.metadata.generation,
         run_counts,
-        last_run: latest.map(|r| r.name().to_string()),
-        last_run_phase: latest.map(|r| r.status.phase),
-        last_run_finished: latest.and_then(|r| r.status.finished),
+        last_run: latest.map(|r| r.name.clone()),
+        last_run_phase: latest.map(|r| r.phase),
+        last_run_finished: latest.and_then(|r| r.finished),
         stages,
-        last_tested_ref: finished.map(|r| {
-            r.status
-                .commit
-                .clone()
-                .unwrap_or_else(|| r.spec.git_ref.clone())
-        }),
+        last_tested_ref: finished.map(|r| r.tested_ref.clone()),
         level: finished.map(|r| level(r)),
         badge: Some(badge.to_string()),
         conditions: recipe.status.conditions.clone(),
@@ -126,12 +161,11 @@ fn ended(phase: StagePhase) -> bool {
     )
 }
 
-fn level(run: &TestRun) -> u8 {
+fn level(run: &RunSummary) -> u8 {
     let passed = |kind: StageKind| {
-        run.status
-            .stages
+        run.stages
             .iter()
-            .any(|s| s.stage == kind && s.phase == StagePhase::Passed)
+            .any(|(stage, phase)| *stage == kind && *phase == StagePhase::Passed)
     };
     StageKind::ALL.iter().take_while(|k| passed(**k)).count() as u8
 }
@@ -141,12 +175,8 @@ pub async fn reconcile<St: Store>(
     recipe: Arc<Recipe>,
     ctx: Arc<Context<St>>,
 ) -> Result<Action, RollUpError> {
-    let all = ctx.runs.list();
-    let runs: Vec<&TestRun> = all
-        .iter()
-        .map(|r| r.as_ref())
-        .filter(|r| r.spec.recipe == recipe.name())
-        .collect();
+    let own = ctx.runs.list_where(|r| r.recipe == recipe.name());
+    let runs: Vec<&RunSummary> = own.iter().map(|r| r.as_ref()).collect();
     let status = roll_up(&recipe, &runs);
     if status != recipe.status {
         let mut updated = (*recipe).clone();
@@ -170,7 +200,7 @@ pub fn start<St: Store>(
     settings: RuntimeSettings,
     shutdown: CancellationToken,
 ) -> Started {
-    let (runs, runs_writer) = reflector::cache::<TestRunSpec>();
+    let (runs, runs_writer) = reflector::projected::<TestRunSpec, RunSummary>(RunSummary::from);
     let run_changes = reflector::reflector(
         runs_writer,
         watcher::watch::<TestRunSpec, St>(store.clone()),
@@ -179,7 +209,7 @@ pub fn start<St: Store>(
         .settings(settings)
         .metrics(metrics.clone())
         .requires(&runs)
-        .watches(run_changes, |run: &TestRun| Some(run.spec.recipe.clone()));
+        .watches(run_changes, |run: &RunSummary| Some(run.recipe.clone()));
     let recipes = controller.cache();
     let ready = vec![recipes.ready_signal(), runs.ready_signal()];
     let ctx = Arc::new(Context {
@@ -199,7 +229,7 @@ pub fn start<St: Store>(
 /// caches, now and every few seconds, until `shutdown`.
 pub async fn refresh_gauges(
     recipes: Cache<RecipeSpec>,
-    runs: Cache<TestRunSpec>,
+    runs: Index<RunSummary>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -211,7 +241,7 @@ pub async fn refresh_gauges(
         let all = runs.list();
         let mut per_phase: BTreeMap<RunPhase, usize> = BTreeMap::new();
         for run in &all {
-            *per_phase.entry(run.status.phase).or_default() += 1;
+            *per_phase.entry(run.phase).or_default() += 1;
         }
         metrics.set_testruns(|p| per_phase.get(&p).copied().unwrap_or(0));
         metrics.set_records(Kind::TestRun, all.len());

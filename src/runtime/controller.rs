@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::backoff::Backoff;
-use super::reflector::{self, Cache, Writer};
+use super::reflector::{self, Index, Keyed, Writer};
 use super::runner::Runner;
 use super::scheduler::Scheduler;
 use super::settings::RuntimeSettings;
@@ -68,11 +68,15 @@ impl Action {
 ///   first full list, so reconcilers never act on a partial view.
 /// - On shutdown no new reconcile starts; running ones get `shutdown_grace_seconds` to finish and
 ///   are aborted after that.
-pub struct Controller<S: Spec> {
+///
+/// The cache holds whole records by default; [`Controller::new_projected`] keeps only a
+/// projection of each (for a reconciler that reads the record from the store anyway), and the
+/// reconcile then receives that projection.
+pub struct Controller<S: Spec, V = Object<S>> {
     name: String,
     events: BoxStream<'static, Result<WatchEvent<S>, StoreError>>,
-    cache: Cache<S>,
-    writer: Writer<S>,
+    cache: Index<V>,
+    writer: Writer<S, V>,
     triggers: Vec<BoxStream<'static, String>>,
     requires: Vec<watch::Receiver<bool>>,
     settings: RuntimeSettings,
@@ -85,7 +89,25 @@ impl<S: Spec> Controller<S> {
         name: impl Into<String>,
         events: impl Stream<Item = Result<WatchEvent<S>, StoreError>> + Send + 'static,
     ) -> Self {
-        let (cache, writer) = reflector::cache();
+        Self::new_projected(name, events, |obj| obj)
+    }
+
+    /// A controller over `store`'s records of kind `S`, re-listing after watch errors.
+    pub fn for_store<St: Store>(name: impl Into<String>, store: &St) -> Self {
+        Self::new(name, super::watcher::watch::<S, St>(store.clone()))
+    }
+}
+
+impl<S: Spec, V: Keyed + PartialEq + Send + Sync + 'static> Controller<S, V> {
+    /// Like [`Controller::new`], with a cache of `project(record)` per record. A change is
+    /// scheduled only when the projection changes, so it should carry `resourceVersion` when
+    /// every write matters.
+    pub fn new_projected(
+        name: impl Into<String>,
+        events: impl Stream<Item = Result<WatchEvent<S>, StoreError>> + Send + 'static,
+        project: fn(Object<S>) -> V,
+    ) -> Self {
+        let (cache, writer) = reflector::projected(project);
         Self {
             name: name.into(),
             events: events.boxed(),
@@ -98,9 +120,13 @@ impl<S: Spec> Controller<S> {
         }
     }
 
-    /// A controller over `store`'s records of kind `S`, re-listing after watch errors.
-    pub fn for_store<St: Store>(name: impl Into<String>, store: &St) -> Self {
-        Self::new(name, super::watcher::watch::<S, St>(store.clone()))
+    /// Like [`Controller::for_store`], with a cache of `project(record)` per record.
+    pub fn for_store_projected<St: Store>(
+        name: impl Into<String>,
+        store: &St,
+        project: fn(Object<S>) -> V,
+    ) -> Self {
+        Self::new_projected(name, super::watcher::watch::<S, St>(store.clone()), project)
     }
 
     /// Uses these settings (default: [`RuntimeSettings::default`]).
@@ -116,7 +142,7 @@ impl<S: Spec> Controller<S> {
     }
 
     /// The controller's cache of `S`, for readers outside the reconcile.
-    pub fn cache(&self) -> Cache<S> {
+    pub fn cache(&self) -> Index<V> {
         self.cache.clone()
     }
 
@@ -128,23 +154,24 @@ impl<S: Spec> Controller<S> {
 
     /// Also reconciles the keys `mapper` gives for each changed record of another kind, e.g.
     /// a TestRun's recipe when the TestRun changes. `changes` usually comes from
-    /// [`reflector::reflector`]; deleted records are passed to `mapper` too (their last state).
+    /// [`reflector::reflector`] (whole records, or a projection of each); deleted records are
+    /// passed to `mapper` too (their last state).
     pub fn watches<T, I, M>(
         self,
-        changes: impl Stream<Item = Result<Arc<Object<T>>, StoreError>> + Send + 'static,
+        changes: impl Stream<Item = Result<Arc<T>, StoreError>> + Send + 'static,
         mapper: M,
     ) -> Self
     where
-        T: Spec,
+        T: Send + Sync + 'static,
         I: IntoIterator<Item = String>,
-        M: Fn(&Object<T>) -> I + Send + 'static,
+        M: Fn(&T) -> I + Send + 'static,
     {
         let name = self.name.clone();
         let keys = changes.flat_map(move |change| {
             let keys: Vec<String> = match change {
-                Ok(obj) => mapper(&obj).into_iter().collect(),
+                Ok(value) => mapper(&value).into_iter().collect(),
                 Err(e) => {
-                    tracing::warn!(controller = %name, kind = %T::KIND, error = %e, "watch error");
+                    tracing::warn!(controller = %name, error = %e, "watch error");
                     Vec::new()
                 }
             };
@@ -155,7 +182,7 @@ impl<S: Spec> Controller<S> {
 
     /// Reconciles nothing until `cache` has its first full list too (e.g. a reconciler that
     /// reads TestRuns must not roll up an empty TestRun cache).
-    pub fn requires<T: Spec>(mut self, cache: &Cache<T>) -> Self {
+    pub fn requires<T>(mut self, cache: &Index<T>) -> Self {
         self.requires.push(cache.ready_signal());
         self
     }
@@ -165,7 +192,7 @@ impl<S: Spec> Controller<S> {
     where
         Ctx: Send + Sync + 'static,
         E: std::fmt::Display + Send + 'static,
-        F: Fn(Arc<Object<S>>, Arc<Ctx>) -> Fut,
+        F: Fn(Arc<V>, Arc<Ctx>) -> Fut,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
     {
         let grace = self.settings.shutdown_grace();
@@ -192,8 +219,8 @@ impl<S: Spec> Controller<S> {
                 () = shutdown.cancelled() => break,
                 (key, out) = state.runner.next_done() => state.done(key, out, true),
                 change = changes.next(), if changes_open => match change {
-                    Some(Ok(obj)) if cache.get(obj.name()).is_some() => state.add(obj.name()),
-                    Some(Ok(gone)) => state.forget(gone.name()),
+                    Some(Ok(obj)) if cache.get(obj.key()).is_some() => state.add(obj.key()),
+                    Some(Ok(gone)) => state.forget(gone.key()),
                     Some(Err(e)) => tracing::warn!(controller = %name, error = %e, "watch error"),
                     None => {
                         tracing::warn!(controller = %name, "watch stream ended");
@@ -260,7 +287,7 @@ struct LoopState<E> {
 }
 
 impl<E: std::fmt::Display + Send + 'static> LoopState<E> {
-    fn new<S: Spec>(c: &Controller<S>) -> Self {
+    fn new<S: Spec, V>(c: &Controller<S, V>) -> Self {
         let s = &c.settings;
         let resync = s.resync_period().map(|period| {
             let mut i = tokio::time::interval_at(Instant::now() + period, period);

@@ -22,5 +22,5 @@ pub mod settings;
 pub mod watcher;
 
 pub use controller::{Action, Controller};
-pub use reflector::{Cache, Writer};
+pub use reflector::{Cache, Index, Keyed, Writer};
 pub use settings::RuntimeSettings;

@@ -1,4 +1,6 @@
-//! The in-memory cache of one record kind, kept current from a watch stream.
+//! The in-memory cache of one record kind, kept current from a watch stream: whole records
+//! ([`Cache`]) or, where a controller reads only a little of each, a projection of each
+//! ([`Index`] through [`projected`]), so that memory per record is the projection's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -9,18 +11,34 @@ use tokio::sync::watch;
 use crate::api::{Object, Spec};
 use crate::store::{StoreError, WatchEvent};
 
-type Map<S> = HashMap<String, Arc<Object<S>>>;
+type Map<V> = HashMap<String, Arc<V>>;
 
-/// A read handle on the cached records of one kind. Cheap to clone; every clone sees the same map.
+/// A cached value that knows the name of the record it stands for.
+pub trait Keyed {
+    /// The record's name.
+    fn key(&self) -> &str;
+}
+
+impl<S: Spec> Keyed for Object<S> {
+    fn key(&self) -> &str {
+        self.name()
+    }
+}
+
+/// A read handle on one value per cached record of a kind, by record name. Cheap to clone;
+/// every clone sees the same map.
 ///
 /// Reconcilers read it instead of the store: lookups are lock-and-clone-an-`Arc` cheap.
 #[derive(Debug)]
-pub struct Cache<S: Spec> {
-    map: Arc<RwLock<Map<S>>>,
+pub struct Index<V> {
+    map: Arc<RwLock<Map<V>>>,
     ready: watch::Sender<bool>,
 }
 
-impl<S: Spec> Clone for Cache<S> {
+/// The cache of whole records of kind `S`.
+pub type Cache<S> = Index<Object<S>>;
+
+impl<V> Clone for Index<V> {
     fn clone(&self) -> Self {
         Self {
             map: self.map.clone(),
@@ -29,15 +47,20 @@ impl<S: Spec> Clone for Cache<S> {
     }
 }
 
-impl<S: Spec> Cache<S> {
-    /// The cached record called `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Object<S>>> {
+impl<V> Index<V> {
+    /// The cached value of the record called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<V>> {
         self.read(|m| m.get(name).cloned())
     }
 
-    /// Every cached record, in no particular order.
-    pub fn list(&self) -> Vec<Arc<Object<S>>> {
+    /// Every cached value, in no particular order.
+    pub fn list(&self) -> Vec<Arc<V>> {
         self.read(|m| m.values().cloned().collect())
+    }
+
+    /// The cached values for which `keep` holds, in no particular order.
+    pub fn list_where(&self, keep: impl Fn(&V) -> bool) -> Vec<Arc<V>> {
+        self.read(|m| m.values().filter(|v| keep(v)).cloned().collect())
     }
 
     /// The names of every cached record.
@@ -72,39 +95,50 @@ impl<S: Spec> Cache<S> {
         self.ready.subscribe()
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Map<S>) -> T) -> T {
+    fn read<T>(&self, f: impl FnOnce(&Map<V>) -> T) -> T {
         f(&self.map.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
-/// The single writer of a [`Cache`], consumed by [`reflector`].
+/// The single writer of an [`Index`] of kind `S` (whole records by default), consumed by
+/// [`reflector`].
 #[derive(Debug)]
-pub struct Writer<S: Spec> {
-    cache: Cache<S>,
-    /// Records of a list in progress (between `Init` and `InitDone`).
-    buffer: Option<Map<S>>,
+pub struct Writer<S: Spec, V = Object<S>> {
+    cache: Index<V>,
+    project: fn(Object<S>) -> V,
+    /// Values of a list in progress (between `Init` and `InitDone`).
+    buffer: Option<Map<V>>,
 }
 
-/// A new, empty (not ready) cache and its writer.
+/// A new, empty (not ready) cache of whole records and its writer.
 pub fn cache<S: Spec>() -> (Cache<S>, Writer<S>) {
-    let cache = Cache {
+    projected(|obj| obj)
+}
+
+/// A new, empty (not ready) index holding `project(record)` per record, and its writer.
+pub fn projected<S: Spec, V>(project: fn(Object<S>) -> V) -> (Index<V>, Writer<S, V>) {
+    let cache = Index {
         map: Arc::new(RwLock::new(HashMap::new())),
         ready: watch::Sender::new(false),
     };
     let writer = Writer {
         cache: cache.clone(),
+        project,
         buffer: None,
     };
     (cache, writer)
 }
 
-impl<S: Spec> Writer<S> {
-    /// Applies one watch event and returns the records that changed: the new state of each
-    /// created or changed record, the last state of each removed one (no longer in the cache).
+impl<S: Spec, V: PartialEq> Writer<S, V> {
+    /// Applies one watch event and returns the values that changed: the new value of each
+    /// created or changed record, the last value of each removed one (no longer in the cache).
     ///
     /// `Init`…`InitDone` builds a new map on the side and swaps it in at `InitDone`, so readers
-    /// never see a half-listed cache; records identical to what was cached are not reported.
-    pub fn apply(&mut self, event: WatchEvent<S>) -> Vec<Arc<Object<S>>> {
+    /// never see a half-listed cache; values identical to what was cached are not reported (for
+    /// a projection: a change to a part of the record it leaves out is not reported).
+    pub fn apply(&mut self, event: WatchEvent<S>) -> Vec<Arc<V>> {
+        let project = self.project;
+        let named = |obj: Object<S>| (obj.metadata.name.clone(), Arc::new(project(obj)));
         match event {
             WatchEvent::Init => {
                 self.buffer = Some(HashMap::new());
@@ -112,21 +146,22 @@ impl<S: Spec> Writer<S> {
             }
             WatchEvent::InitApply(obj) => {
                 let buffer = self.buffer.get_or_insert_with(HashMap::new);
-                buffer.insert(obj.metadata.name.clone(), Arc::new(obj));
+                let (name, value) = named(obj);
+                buffer.insert(name, value);
                 Vec::new()
             }
             WatchEvent::InitDone => {
                 let new = self.buffer.take().unwrap_or_default();
                 let mut map = self.write();
-                let mut changed: Vec<Arc<Object<S>>> = new
+                let mut changed: Vec<Arc<V>> = new
                     .iter()
-                    .filter(|(name, obj)| map.get(*name).is_none_or(|old| old != *obj))
-                    .map(|(_, obj)| obj.clone())
+                    .filter(|(name, value)| map.get(*name).is_none_or(|old| old != *value))
+                    .map(|(_, value)| value.clone())
                     .collect();
                 changed.extend(
                     map.iter()
                         .filter(|(name, _)| !new.contains_key(*name))
-                        .map(|(_, obj)| obj.clone()),
+                        .map(|(_, value)| value.clone()),
                 );
                 *map = new;
                 drop(map);
@@ -134,22 +169,23 @@ impl<S: Spec> Writer<S> {
                 changed
             }
             WatchEvent::Apply(obj) => {
-                let obj = Arc::new(obj);
-                let old = self.write().insert(obj.metadata.name.clone(), obj.clone());
-                if old.is_some_and(|old| old == obj) {
+                let (name, value) = named(obj);
+                let old = self.write().insert(name, value.clone());
+                if old.is_some_and(|old| old == value) {
                     Vec::new()
                 } else {
-                    vec![obj]
+                    vec![value]
                 }
             }
             WatchEvent::Delete(obj) => {
-                self.write().remove(&obj.metadata.name);
-                vec![Arc::new(obj)]
+                let (name, value) = named(obj);
+                self.write().remove(&name);
+                vec![value]
             }
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Map<S>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Map<V>> {
         self.cache
             .map
             .write()
@@ -158,18 +194,19 @@ impl<S: Spec> Writer<S> {
 }
 
 /// Feeds `events` (from [`crate::store::Store::watch`]) into `writer`'s cache and yields every
-/// record that changed (see [`Writer::apply`]); errors pass through untouched. The cache is
+/// value that changed (see [`Writer::apply`]); errors pass through untouched. The cache is
 /// updated before the change is yielded, so a consumer reading the cache sees it.
-pub fn reflector<S, E>(
-    mut writer: Writer<S>,
+pub fn reflector<S, V, E>(
+    mut writer: Writer<S, V>,
     events: E,
-) -> impl Stream<Item = Result<Arc<Object<S>>, StoreError>> + Send + 'static
+) -> impl Stream<Item = Result<Arc<V>, StoreError>> + Send + 'static
 where
     S: Spec,
+    V: PartialEq + Send + Sync + 'static,
     E: Stream<Item = Result<WatchEvent<S>, StoreError>> + Send + 'static,
 {
     events.flat_map(move |event| {
-        let items: Vec<Result<Arc<Object<S>>, StoreError>> = match event {
+        let items: Vec<Result<Arc<V>, StoreError>> = match event {
             Ok(event) => writer.apply(event).into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e)],
         };
@@ -253,5 +290,24 @@ mod tests {
         assert_eq!(s.next().await.unwrap().unwrap().name(), "b");
         assert_eq!(cache.len(), 2);
         cache.wait_ready().await;
+    }
+
+    #[test]
+    fn a_projection_keeps_only_its_value_and_reports_only_changes_to_it() {
+        let (index, mut w) = projected::<RecipeSpec, String>(|r| r.spec.git);
+        w.apply(WatchEvent::Init);
+        w.apply(WatchEvent::InitApply(recipe("a", "1")));
+        assert_eq!(w.apply(WatchEvent::InitDone), [Arc::new("1".to_string())]);
+        assert_eq!(index.get("a").as_deref().map(String::as_str), Some("1"));
+        let mut other = recipe("a", "1");
+        other.spec.default_branch = "trunk".into();
+        assert!(
+            w.apply(WatchEvent::Apply(other)).is_empty(),
+            "a change outside the projection is not a change"
+        );
+        assert_eq!(w.apply(WatchEvent::Apply(recipe("a", "2"))).len(), 1);
+        assert_eq!(index.list_where(|git| git == "2").len(), 1);
+        assert_eq!(w.apply(WatchEvent::Delete(recipe("a", "2"))).len(), 1);
+        assert!(index.is_empty());
     }
 }

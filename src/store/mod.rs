@@ -144,6 +144,16 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Lists records of a kind matching `selector`, sorted by name.
     fn list<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Object<S>>, StoreError>;
 
+    /// Lists like [`Store::list`], keeping only `f(record)` of each. A store may decode one
+    /// record at a time, so a reader that needs little of each never holds every whole record.
+    fn list_map<S: Spec, T>(
+        &self,
+        selector: &LabelSelector,
+        f: impl FnMut(Object<S>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(self.list::<S>(selector)?.into_iter().map(f).collect())
+    }
+
     /// Replaces spec and metadata (labels, annotations, finalizers) of an existing record; keeps
     /// its status, uid, creation and deletion timestamps. Bumps `generation` if spec changed.
     /// Removes the record when it is being deleted and `finalizers` ends up empty.

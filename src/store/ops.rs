@@ -145,6 +145,14 @@ impl Store for SledStore {
         self.inner.list(selector)
     }
 
+    fn list_map<S: Spec, T>(
+        &self,
+        selector: &LabelSelector,
+        f: impl FnMut(Object<S>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        self.inner.list_map(selector, f)
+    }
+
     async fn replace<S: Spec>(&self, obj: Object<S>) -> Result<Object<S>, StoreError> {
         validate(&obj)?;
         let name = obj.metadata.name.clone();

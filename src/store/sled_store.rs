@@ -266,12 +266,21 @@ impl Inner {
         &self,
         selector: &LabelSelector,
     ) -> Result<Vec<Object<S>>, StoreError> {
+        self.list_map(selector, |obj| obj)
+    }
+
+    /// Lists like [`Inner::list`], keeping `f(record)` of each: one decoded record at a time.
+    pub(crate) fn list_map<S: Spec, T>(
+        &self,
+        selector: &LabelSelector,
+        mut f: impl FnMut(Object<S>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree(S::KIND).iter() {
             let (k, v) = item.map_err(backend)?;
             let obj: Object<S> = decode(&k, &v)?;
             if selector.matches(&obj.metadata.labels) {
-                out.push(obj);
+                out.push(f(obj));
             }
         }
         Ok(out)

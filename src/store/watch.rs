@@ -26,7 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::history::Event;
 use super::sled_store::{Inner, decode};
-use super::{LabelSelector, StoreError, WatchEvent};
+use super::{StoreError, WatchEvent};
 use crate::api::Spec;
 
 /// What the last list showed, to drop live events it already covered.
@@ -62,20 +62,26 @@ fn to_event<S: Spec>(ev: &Event) -> Result<WatchEvent<S>, StoreError> {
     })
 }
 
-/// Lists the kind, returning the events to emit and what the list covered.
-fn relist<S: Spec>(inner: &Inner) -> (Vec<Result<WatchEvent<S>, StoreError>>, Listed) {
+/// One event of a watch's first part: ready, or a listed record still to be decoded (a list
+/// of 10,000 records is decoded one by one as it is consumed, not all at once up front).
+/// (Boxed, so that a list's entries are two sled buffers each, not a whole decoded record.)
+enum First<S: Spec> {
+    Ready(Box<Result<WatchEvent<S>, StoreError>>),
+    Listed(sled::IVec, sled::IVec),
+}
+
+/// Lists the kind (raw), returning the events to emit and what the list covered; the versions
+/// of the listed records are noted as they are decoded (see [`Listed::decode`]).
+fn relist<S: Spec>(inner: &Inner) -> (Vec<First<S>>, Listed) {
     let low = inner.last_committed.load(Ordering::Acquire);
-    let mut out = vec![Ok(WatchEvent::Init)];
-    let mut versions = HashMap::new();
-    match inner.list::<S>(&LabelSelector::everything()) {
-        Ok(objs) => {
-            for o in objs {
-                versions.insert(o.metadata.name.clone(), o.metadata.resource_version_u64());
-                out.push(Ok(WatchEvent::InitApply(o)));
-            }
-            out.push(Ok(WatchEvent::InitDone));
+    let mut out = vec![First::Ready(Box::new(Ok(WatchEvent::Init)))];
+    let listed: Result<Vec<_>, _> = inner.tree(S::KIND).iter().collect();
+    match listed {
+        Ok(items) => {
+            out.extend(items.into_iter().map(|(k, v)| First::Listed(k, v)));
+            out.push(First::Ready(Box::new(Ok(WatchEvent::InitDone))));
         }
-        Err(e) => out.push(Err(e)),
+        Err(e) => out.push(First::Ready(Box::new(Err(super::sled_store::backend(e))))),
     }
     let high = inner.last_committed.load(Ordering::Acquire);
     (
@@ -83,9 +89,35 @@ fn relist<S: Spec>(inner: &Inner) -> (Vec<Result<WatchEvent<S>, StoreError>>, Li
         Listed {
             low,
             high,
-            versions,
+            versions: HashMap::new(),
         },
     )
+}
+
+impl Listed {
+    /// Decodes one listed record, noting its version. `None` once a record failed to decode:
+    /// the rest of that list (and its `InitDone`) is dropped, as the list is incomplete.
+    fn decode<S: Spec>(
+        &mut self,
+        item: First<S>,
+        failed: &mut bool,
+    ) -> Option<Result<WatchEvent<S>, StoreError>> {
+        if *failed {
+            return None;
+        }
+        let event = match item {
+            First::Ready(event) => *event,
+            First::Listed(k, v) => decode::<S>(&k, &v).map(|obj| {
+                self.versions.insert(
+                    obj.metadata.name.clone(),
+                    obj.metadata.resource_version_u64(),
+                );
+                WatchEvent::InitApply(obj)
+            }),
+        };
+        *failed = event.is_err();
+        Some(event)
+    }
 }
 
 /// Starts a watch of `S`'s kind; see the module docs.
@@ -108,7 +140,7 @@ pub(crate) fn watch<S: Spec>(
             let first = events
                 .iter()
                 .filter(|e| e.kind == S::KIND)
-                .map(to_event::<S>)
+                .map(|e| First::Ready(Box::new(to_event::<S>(e))))
                 .collect();
             (
                 first,
@@ -121,8 +153,11 @@ pub(crate) fn watch<S: Spec>(
         }
     };
     let stream = async_stream::stream! {
+        let mut failed = false;
         for item in first {
-            yield item;
+            if let Some(event) = listed.decode(item, &mut failed) {
+                yield event;
+            }
         }
         loop {
             match live.recv().await {
@@ -136,8 +171,11 @@ pub(crate) fn watch<S: Spec>(
                     tracing::debug!(kind = %S::KIND, missed, "watcher fell behind; re-listing");
                     let (items, l) = relist::<S>(&inner);
                     listed = l;
+                    let mut failed = false;
                     for item in items {
-                        yield item;
+                        if let Some(event) = listed.decode(item, &mut failed) {
+                            yield event;
+                        }
                     }
                 }
                 Err(RecvError::Closed) => break,

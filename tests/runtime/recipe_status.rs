@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use cc_ci::api::{Recipe, RecipeStatus};
 use cc_ci::api::{RecipeSpec, RunPhase, StageKind, StagePhase, StageStatus, TestRun, TestRunSpec};
-use cc_ci::controllers::{self, recipe_status::roll_up};
+use cc_ci::controllers::{self, recipe_status::RunSummary, recipe_status::roll_up};
 use cc_ci::metrics::Metrics;
 use cc_ci::runtime::RuntimeSettings;
 use cc_ci::store::Store;
@@ -29,6 +30,15 @@ fn run(name: &str, minute: u32, phase: RunPhase, stages: Vec<StageStatus>) -> Te
     r.status.phase = phase;
     r.status.stages = stages;
     r
+}
+
+/// The roll-up of whole TestRuns, through the summary the controller keeps of each.
+fn rolled(recipe: &Recipe, runs: &[&TestRun]) -> RecipeStatus {
+    let summaries: Vec<RunSummary> = runs
+        .iter()
+        .map(|r| RunSummary::from((*r).clone()))
+        .collect();
+    roll_up(recipe, &summaries.iter().collect::<Vec<_>>())
 }
 
 #[test]
@@ -57,7 +67,7 @@ fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
     let r0 = run("r0", 0, RunPhase::Cancelled, vec![]);
     let mut a = recipe("a", "1");
     a.metadata.generation = 4;
-    let s = roll_up(&a, &[&r3, &r1, &r0, &r2]);
+    let s = rolled(&a, &[&r3, &r1, &r0, &r2]);
     let counts: Vec<(&str, u64)> = s.run_counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(
         counts,
@@ -92,7 +102,7 @@ fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
         ]
     );
 
-    let s = roll_up(&a, &[&r1]);
+    let s = rolled(&a, &[&r1]);
     assert_eq!((s.badge.as_deref(), s.level), (Some("passing"), Some(2)));
     assert_eq!(s.last_tested_ref.as_deref(), Some("c0ffee"));
 }
@@ -100,14 +110,14 @@ fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
 #[test]
 fn badge_is_running_before_any_verdict_and_unknown_without_runs() {
     let a = recipe("a", "1");
-    let s = roll_up(&a, &[]);
+    let s = rolled(&a, &[]);
     assert_eq!(
         (s.badge.as_deref(), s.level, s.last_run.as_deref()),
         (Some("unknown"), None, None)
     );
     let pending = run("r1", 1, RunPhase::Pending, vec![]);
     let cancelled = run("r0", 0, RunPhase::Cancelled, vec![]);
-    let s = roll_up(&a, &[&pending, &cancelled]);
+    let s = rolled(&a, &[&pending, &cancelled]);
     assert_eq!((s.badge.as_deref(), s.level), (Some("running"), None));
 }
 

@@ -3,7 +3,61 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::api::{RunPhase, TestRun};
+use crate::runtime::Keyed;
+
+/// What admission and superseding read of a run. The controller's cache holds one per TestRun
+/// instead of the whole record (the reconcile reads the record from the store anyway), so a
+/// history of 10,000 finished runs costs little memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    /// The run's name.
+    pub name: String,
+    /// Its `resourceVersion`: every write is a change the controller looks at.
+    pub resource_version: String,
+    /// `spec.recipe`.
+    pub recipe: String,
+    /// `spec.pr`.
+    pub pr: Option<u64>,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<DateTime<Utc>>,
+    /// `status.phase`.
+    pub phase: RunPhase,
+    /// `spec.cancel`.
+    pub cancel: bool,
+    /// Whether the record is being deleted.
+    pub deleting: bool,
+}
+
+impl QueueEntry {
+    /// The entry of `run`.
+    pub fn of(run: &TestRun) -> Self {
+        QueueEntry {
+            name: run.metadata.name.clone(),
+            resource_version: run.metadata.resource_version.clone(),
+            recipe: run.spec.recipe.clone(),
+            pr: run.spec.pr,
+            created: run.metadata.creation_timestamp,
+            phase: run.status.phase,
+            cancel: run.spec.cancel,
+            deleting: run.is_deleting(),
+        }
+    }
+}
+
+impl From<TestRun> for QueueEntry {
+    fn from(run: TestRun) -> Self {
+        QueueEntry::of(&run)
+    }
+}
+
+impl Keyed for QueueEntry {
+    fn key(&self) -> &str {
+        &self.name
+    }
+}
 
 /// Whether a Pending run may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,27 +71,24 @@ pub enum Admission {
     },
 }
 
-fn fifo_key(run: &TestRun) -> (Option<chrono::DateTime<chrono::Utc>>, &str) {
-    (run.metadata.creation_timestamp, run.name())
+fn fifo_key(run: &QueueEntry) -> (Option<DateTime<Utc>>, &str) {
+    (run.created, &run.name)
 }
 
 /// Whether `run` (Pending) is admitted, given every run the controller knows: at most `max`
 /// runs are `Running` at once and Pending runs start in creation order (ties by name). Runs
 /// being deleted or asked to cancel are not queued.
-pub fn admission(run: &TestRun, all: &[Arc<TestRun>], max: usize) -> Admission {
-    let running = all
-        .iter()
-        .filter(|r| r.status.phase == RunPhase::Running)
-        .count();
-    let mut queue: Vec<&TestRun> = all
+pub fn admission(run: &QueueEntry, all: &[Arc<QueueEntry>], max: usize) -> Admission {
+    let running = all.iter().filter(|r| r.phase == RunPhase::Running).count();
+    let mut queue: Vec<&QueueEntry> = all
         .iter()
         .map(|r| r.as_ref())
-        .filter(|r| r.status.phase == RunPhase::Pending && !r.spec.cancel && !r.is_deleting())
+        .filter(|r| r.phase == RunPhase::Pending && !r.cancel && !r.deleting)
         .collect();
     queue.sort_by(|a, b| fifo_key(a).cmp(&fifo_key(b)));
     let index = queue
         .iter()
-        .position(|r| r.name() == run.name())
+        .position(|r| r.name == run.name)
         .unwrap_or(queue.len());
     let free = max.max(1).saturating_sub(running);
     if index < free {
@@ -51,22 +102,22 @@ pub fn admission(run: &TestRun, all: &[Arc<TestRun>], max: usize) -> Admission {
 
 /// The newest run that supersedes `run`: one for the same recipe and pull request, created
 /// after it. Runs without a pull request (manual runs) are never superseded.
-pub fn superseded_by<'a>(run: &TestRun, all: &'a [Arc<TestRun>]) -> Option<&'a str> {
-    let pr = run.spec.pr?;
+pub fn superseded_by<'a>(run: &QueueEntry, all: &'a [Arc<QueueEntry>]) -> Option<&'a str> {
+    let pr = run.pr?;
     all.iter()
-        .filter(|r| r.spec.recipe == run.spec.recipe && r.spec.pr == Some(pr))
+        .filter(|r| r.recipe == run.recipe && r.pr == Some(pr))
         .filter(|r| fifo_key(r) > fifo_key(run))
         .max_by(|a, b| fifo_key(a).cmp(&fifo_key(b)))
-        .map(|r| r.name())
+        .map(|r| r.name.as_str())
 }
 
 /// How many runs for the same recipe and pull request were created before `run`: the `-<n>`
 /// of its domain, so a repeated run never shares a stack with an earlier one — also while
 /// both are fetching (it does not depend on what an earlier run has resolved yet).
-pub fn attempt(run: &TestRun, all: &[Arc<TestRun>]) -> u32 {
+pub fn attempt(run: &QueueEntry, all: &[Arc<QueueEntry>]) -> u32 {
     all.iter()
-        .filter(|r| r.name() != run.name())
-        .filter(|r| r.spec.recipe == run.spec.recipe && r.spec.pr == run.spec.pr)
+        .filter(|r| r.name != run.name)
+        .filter(|r| r.recipe == run.recipe && r.pr == run.pr)
         .filter(|r| fifo_key(r) < fifo_key(run))
         .count() as u32
 }
@@ -78,7 +129,7 @@ mod tests {
     use super::*;
     use crate::api::{Object, RunSource, TestRunSpec};
 
-    fn run(name: &str, minute: i64, phase: RunPhase, pr: Option<u64>) -> Arc<TestRun> {
+    fn run(name: &str, minute: i64, phase: RunPhase, pr: Option<u64>) -> Arc<QueueEntry> {
         let mut r = Object::new(
             name,
             TestRunSpec {
@@ -95,7 +146,7 @@ mod tests {
         r.metadata.creation_timestamp =
             Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(minute));
         r.status.phase = phase;
-        Arc::new(r)
+        Arc::new(QueueEntry::of(&r))
     }
 
     #[test]
@@ -115,7 +166,7 @@ mod tests {
     #[test]
     fn a_running_run_takes_a_slot_and_cancelled_ones_do_not_queue() {
         let mut cancelled = (*run("a", 1, RunPhase::Pending, None)).clone();
-        cancelled.spec.cancel = true;
+        cancelled.cancel = true;
         let all = vec![
             run("busy", 0, RunPhase::Running, None),
             Arc::new(cancelled),

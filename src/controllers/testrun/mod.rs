@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use self::admission::{Admission, admission, superseded_by};
+use self::admission::{Admission, QueueEntry, admission, superseded_by};
 use self::plan::{FETCH, Step, TEARDOWN, current_stage, next_step, pending_step};
 use self::steps::{RunEnv, StepError, StepResult};
 use self::workspace::Workspace;
@@ -48,7 +48,7 @@ use crate::recipe::redact::Redactor;
 use crate::recipe::runlog::RunLogs;
 use crate::recipe::secrets::SecretFile;
 use crate::runtime::finalizer::{Event, FinalizerError, finalizer};
-use crate::runtime::{Action, Cache, Controller, RuntimeSettings, reflector, watcher};
+use crate::runtime::{Action, Cache, Controller, Index, RuntimeSettings, reflector, watcher};
 use crate::store::{LabelSelector, Store, StoreError};
 
 /// The controller's name (its `controller` metric label).
@@ -87,8 +87,8 @@ pub struct Context<St> {
     pub settings: RunSettings,
     /// Runs test steps.
     pub executor: Arc<dyn TestExecutor>,
-    /// Every TestRun (the controller's own cache).
-    pub runs: Cache<TestRunSpec>,
+    /// What admission reads of every TestRun (the controller's own cache).
+    pub runs: Index<QueueEntry>,
     /// Every Recipe.
     pub recipes: Cache<RecipeSpec>,
     /// Metrics.
@@ -160,7 +160,7 @@ pub fn start<St: Store>(
         concurrency: runtime.concurrency.max(settings.max_concurrent_runs + 2),
         ..runtime
     };
-    let controller = Controller::<TestRunSpec>::for_store(NAME, store)
+    let controller = Controller::for_store_projected(NAME, store, QueueEntry::from)
         .settings(runtime)
         .metrics(metrics.clone())
         .requires(&recipes)
@@ -191,16 +191,17 @@ pub fn start<St: Store>(
 
 /// Reconciles one run: the finalizer first, then one step of its lifecycle.
 pub async fn reconcile<St: Store>(
-    obj: Arc<TestRun>,
+    entry: Arc<QueueEntry>,
     ctx: Arc<Context<St>>,
 ) -> Result<Action, FinalizerError<RunError>> {
-    // The cache can lag behind our own last status write; work from the stored record.
-    let run = match ctx.store.get::<TestRunSpec>(obj.name()) {
+    // The cache holds only a summary, and can lag behind our own last status write: work from
+    // the stored record.
+    let run = match ctx.store.get::<TestRunSpec>(&entry.name) {
         Ok(Some(r)) => Arc::new(r),
         Ok(None) => return Ok(Action::await_change()),
         Err(source) => {
             return Err(FinalizerError::ApplyFailed(RunError::Store {
-                run: obj.name().to_string(),
+                run: entry.name.clone(),
                 source,
             }));
         }
@@ -350,18 +351,17 @@ async fn admit<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, Ru
     let now = Utc::now();
     let mut status = run.status.clone();
     let _guard = ctx.admit_lock.lock().await;
-    // The store, not the cache: an admission a moment ago must count.
-    let all: Vec<Arc<TestRun>> = ctx
+    // The store, not the cache: an admission a moment ago must count. One record decoded at
+    // a time, keeping only its queue entry.
+    let all: Vec<Arc<QueueEntry>> = ctx
         .store
-        .list::<TestRunSpec>(&LabelSelector::everything())
-        .map_err(store_err(run))?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+        .list_map::<TestRunSpec, _>(&LabelSelector::everything(), |r| Arc::new(r.into()))
+        .map_err(store_err(run))?;
+    let entry = QueueEntry::of(run);
     let stopped = if run.spec.cancel {
         Some("cancelled before it started".to_string())
     } else {
-        superseded_by(run, &all).map(|newer| format!("superseded by {newer} before it started"))
+        superseded_by(&entry, &all).map(|newer| format!("superseded by {newer} before it started"))
     };
     if let Some(message) = stopped {
         status.phase = RunPhase::Cancelled;
@@ -373,7 +373,7 @@ async fn admit<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, Ru
         log_lines(ctx, run.name(), RUN_STREAM, &[message]).await;
         return Ok(Action::await_change());
     }
-    match admission(run, &all, ctx.settings.max_concurrent_runs) {
+    match admission(&entry, &all, ctx.settings.max_concurrent_runs) {
         Admission::Admit => {
             let stages = run
                 .spec
@@ -466,7 +466,7 @@ async fn progress<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action,
         .unwrap_or_default();
     let stop = if run.spec.cancel {
         Some(Stop::Cancelled("cancelled by request".into()))
-    } else if let Some(newer) = superseded_by(run, &ctx.runs.list()) {
+    } else if let Some(newer) = superseded_by(&QueueEntry::of(run), &ctx.runs.list()) {
         Some(Stop::Cancelled(format!("superseded by {newer}")))
     } else if run_deadline(&ctx.settings, run, timeouts.run_seconds).is_some_and(|d| now >= d) {
         Some(Stop::TimedOut("the run ran out of time".into()))
@@ -687,7 +687,7 @@ async fn poll_stop<St: Store>(
             Ok(Some(r)) if r.is_deleting() => return Stop::Deleted,
             Ok(Some(r)) if r.spec.cancel => return Stop::Cancelled("cancelled by request".into()),
             Ok(Some(r)) => {
-                if let Some(newer) = superseded_by(&r, &ctx.runs.list()) {
+                if let Some(newer) = superseded_by(&QueueEntry::of(&r), &ctx.runs.list()) {
                     return Stop::Cancelled(format!("superseded by {newer}"));
                 }
             }
@@ -755,7 +755,11 @@ async fn fetch<St: Store>(
         ctx,
         run.name(),
         deadline,
-        steps::fetch(env, admission::attempt(run, &all), &mut log),
+        steps::fetch(
+            env,
+            admission::attempt(&QueueEntry::of(run), &all),
+            &mut log,
+        ),
     )
     .await;
     sink.close(closing_line(&outcome)).await;
