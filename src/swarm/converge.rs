@@ -27,9 +27,10 @@ pub struct ConvergeOptions {
     pub poll_interval: Duration,
     /// How many log lines of a failing task's container a failure report carries.
     pub log_lines: usize,
-    /// How long a task must have been running before it counts (docker/cli's `service create`
-    /// waits the same way): a process that exits a moment after it started is `running` for a
-    /// poll or two, and must not make its service look converged.
+    /// How long a task must have been running before it counts (docker/cli similarly waits the
+    /// update monitor period before calling a service converged): a process that exits a moment
+    /// after it started is `running` for a poll or two, and must not make its service look
+    /// converged.
     pub settle: Duration,
 }
 
