@@ -147,6 +147,16 @@ fn main() -> ExitCode {
             target: Some((40.0, false)),
             detail: format!("VmRSS 3 s after ready, {} records", api.list_count),
         },
+        Figure {
+            name: "idle-rss-history-mb",
+            value: mb(api.idle_rss_history_kib),
+            unit: "MB",
+            target: None,
+            detail: format!(
+                "VmRSS 3 s after ready, runs enabled, {} finished 3-stage runs (~3.8 KB each)",
+                api.list_count
+            ),
+        },
     ];
     report(&more);
     figures.extend(more);

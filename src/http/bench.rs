@@ -39,12 +39,27 @@ impl ServeProcess {
         bin: &Path,
         state_dir: &Path,
     ) -> Result<(ServeProcess, Duration), BenchError> {
+        Self::start_with(bin, state_dir, None).await
+    }
+
+    /// Like [`ServeProcess::start`]; with `config`, runs are enabled and that configuration file
+    /// is used (otherwise `--no-runs`).
+    pub async fn start_with(
+        bin: &Path,
+        state_dir: &Path,
+        config: Option<&Path>,
+    ) -> Result<(ServeProcess, Duration), BenchError> {
         let addr_file = state_dir.join("listen-addr");
         let _ = std::fs::remove_file(&addr_file);
         let started = Instant::now();
-        let child = Command::new(bin)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--no-runs", "--state-dir"])
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve");
+        match config {
+            Some(config) => cmd.arg("--config").arg(config),
+            None => cmd.arg("--no-runs"),
+        };
+        let child = cmd
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -118,6 +133,101 @@ fn testrun(name: &str) -> serde_json::Value {
             "source": {"commentId": 10234, "requester": "bench"},
         },
     })
+}
+
+/// The status of a run that passed all three stages, shaped like the controller writes it
+/// (steps with times and messages): what a long run history is made of.
+fn finished_status() -> serde_json::Value {
+    let at = "2026-12-01T10:00:00Z";
+    let steps = |names: &[&str]| -> Vec<serde_json::Value> {
+        names
+            .iter()
+            .map(|n| {
+                serde_json::json!({"name": n, "started": at, "finished": at, "ok": true,
+                                        "message": format!("{n}: ok in 2.1 s")})
+            })
+            .collect()
+    };
+    let stage = |name: &str, names: &[&str], passed: u32| {
+        serde_json::json!({"stage": name, "phase": "Passed", "steps": steps(names),
+                           "tests": {"passed": passed, "failed": 0, "skipped": 0},
+                           "started": at, "finished": at})
+    };
+    serde_json::json!({
+        "phase": "Succeeded",
+        "commit": "4c1e8f0b2a9d7e6c5b4a39281706f5e4d3c2b1a0",
+        "app": {"stack": "custom-html_pr42", "domain": "custom-html-pr42.ci.example.org",
+                "version": "1.2.0+1.25", "previousVersion": "1.1.0+1.24"},
+        "steps": steps(&["fetch", "teardown"]),
+        "stages": [
+            stage("install", &["deploy", "converge", "test:check", "remove"], 3),
+            stage("upgrade", &["deploy-previous", "converge-previous", "test:pre", "deploy",
+                               "converge", "test:post"], 5),
+            stage("backup-restore", &["test:pre", "settle", "backup", "test:mutate", "restore",
+                                      "converge-restored", "test:post"], 4),
+        ],
+        "tornDown": true,
+        "started": at,
+        "finished": at,
+        "message": "all stages passed",
+    })
+}
+
+/// Gives every TestRun on `server` a finished three-stage status (`PUT …/status`) from
+/// `clients` concurrent clients.
+pub async fn finish_all(server: &ServeProcess, clients: usize) -> Result<usize, BenchError> {
+    let http = reqwest::Client::new();
+    let list: serde_json::Value = http
+        .get(format!("{}/api/v1/testruns", server.url))
+        .send()
+        .await
+        .map_err(|e| BenchError::Request(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| BenchError::Request(e.to_string()))?;
+    let names: Vec<String> = list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let names = std::sync::Arc::new(names);
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients.max(1) {
+        let (http, names, url, token) = (
+            http.clone(),
+            names.clone(),
+            server.url.clone(),
+            server.token.clone(),
+        );
+        tasks.spawn(async move {
+            for name in names.iter().skip(c).step_by(clients.max(1)) {
+                let mut body = testrun(name);
+                body["status"] = finished_status();
+                let resp = http
+                    .put(format!("{url}/api/v1/testruns/{name}/status"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| BenchError::Request(e.to_string()))?;
+                if !resp.status().is_success() {
+                    return Err(BenchError::Request(format!(
+                        "status write: {}",
+                        resp.status()
+                    )));
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| BenchError::Server(e.to_string()))??;
+    }
+    Ok(names.len())
 }
 
 /// Creates `total` TestRuns through the API from `clients` concurrent clients, each waiting for
@@ -287,6 +397,9 @@ pub struct ApiFigures {
     pub idle_rss_empty_kib: Option<u64>,
     /// Resident memory 3 s after start-up with `list_count` records, KiB.
     pub idle_rss_full_kib: Option<u64>,
+    /// Resident memory 3 s after start-up with runs enabled, once every record is a finished
+    /// three-stage run (a long run history), KiB.
+    pub idle_rss_history_kib: Option<u64>,
 }
 
 /// Runs every API benchmark in `dir` with `bin` (the `cc-ci` binary) and `ccctl`: idle memory
@@ -324,6 +437,26 @@ pub async fn run_all(
     let (server, startup_full) = ServeProcess::start(bin, &state).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss_full_kib = server.rss_kib();
+    // A long history: every run finished, the default controller set (runs enabled), under an
+    // instance of its own so its janitor leaves every other instance's Swarm objects alone.
+    finish_all(&server, 16).await?;
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .map_err(|e| BenchError::Server(e.to_string()))??;
+    let config = dir.join("history.toml");
+    std::fs::write(&config, "[runs]\ninstance = \"ccci-bench-history\"\n")
+        .map_err(|e| BenchError::Server(format!("cannot write {}: {e}", config.display())))?;
+    // The first start with runs enabled gives every run the TestRun controller's finalizer (a
+    // write each, as runs created while it runs get at once); the restart after it is the
+    // steady state an operator sees.
+    let (server, _) = ServeProcess::start_with(bin, &state, Some(&config)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .map_err(|e| BenchError::Server(e.to_string()))??;
+    let (server, _) = ServeProcess::start_with(bin, &state, Some(&config)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss_history_kib = server.rss_kib();
     drop(server);
     Ok(ApiFigures {
         writes_per_sec,
@@ -336,5 +469,6 @@ pub async fn run_all(
         startup_full,
         idle_rss_empty_kib,
         idle_rss_full_kib,
+        idle_rss_history_kib,
     })
 }
