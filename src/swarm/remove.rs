@@ -53,6 +53,16 @@ pub struct RemoveReport {
 }
 
 impl RemoveReport {
+    /// Adds what another pass removed.
+    pub fn merge(&mut self, other: RemoveReport) {
+        self.services.extend(other.services);
+        self.containers.extend(other.containers);
+        self.networks.extend(other.networks);
+        self.secrets.extend(other.secrets);
+        self.configs.extend(other.configs);
+        self.volumes.extend(other.volumes);
+    }
+
     /// Whether nothing was left to remove.
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
@@ -89,8 +99,26 @@ pub async fn remove_by_label(
     label: &str,
     opts: &RemoveOptions,
 ) -> Result<RemoveReport, EngineError> {
-    let objects = list_labelled(docker, &[label.to_owned()]).await?;
-    let outcome = remove_objects(docker, &objects, opts).await;
+    let labels = [label.to_owned()];
+    let objects = list_labelled(docker, &labels).await?;
+    let mut outcome = remove_objects(docker, &objects, opts).await;
+    if !outcome.removed.services.is_empty() {
+        // A task that was starting while we listed can have made its named volume (or joined a
+        // network) after the list: with the services gone nothing new can appear, so one more
+        // pass over what is left finishes the job.
+        let left: Vec<LabelledObject> = list_labelled(docker, &labels)
+            .await?
+            .into_iter()
+            .filter(|o| opts.volumes || o.kind != ObjectKind::Volume)
+            .collect();
+        // What failed in the first pass is either gone now or tried again here.
+        outcome.failed.retain(|f| f.id.is_empty());
+        if !left.is_empty() {
+            let again = remove_objects(docker, &left, opts).await;
+            outcome.removed.merge(again.removed);
+            outcome.failed.extend(again.failed);
+        }
+    }
     let mut failed = outcome.failed.into_iter();
     match failed.next() {
         None => Ok(outcome.removed),
