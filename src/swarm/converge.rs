@@ -320,3 +320,39 @@ async fn list_tasks(
 pub(crate) fn is_updating(state: Option<&ServiceUpdateStatusStateEnum>) -> bool {
     matches!(state, Some(ServiceUpdateStatusStateEnum::UPDATING))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running_since(id: &str, at: chrono::DateTime<chrono::Utc>) -> Task {
+        serde_json::from_value(serde_json::json!({
+            "ID": id,
+            "Status": {"State": "running", "Timestamp": at.to_rfc3339()}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_task_settles_by_the_engine_timestamp_or_by_being_seen_long_enough() {
+        let settle = Duration::from_millis(300);
+        let old = running_since("old", chrono::Utc::now() - chrono::Duration::seconds(60));
+        // Stamped by an engine whose clock is ahead: only watching it can settle it.
+        let fresh = running_since("fresh", chrono::Utc::now() + chrono::Duration::hours(1));
+        let mut settling = Settling::default();
+        settling.observe(&[old.clone(), fresh.clone()]);
+        assert!(settling.settled(&old, settle), "up for a minute already");
+        assert!(!settling.settled(&fresh, settle), "just started");
+        std::thread::sleep(settle);
+        settling.observe(std::slice::from_ref(&fresh));
+        assert!(
+            settling.settled(&fresh, settle),
+            "seen running for the whole window"
+        );
+        // A task that stopped running is forgotten: seen again, its window starts over.
+        settling.observe(&[]);
+        let restarted = running_since("fresh", chrono::Utc::now() + chrono::Duration::hours(1));
+        settling.observe(std::slice::from_ref(&restarted));
+        assert!(!settling.settled(&restarted, settle));
+    }
+}
