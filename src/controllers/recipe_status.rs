@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::Started;
-use chrono::{DateTime, Utc};
-
 use crate::api::{
     Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StageKind, StagePhase, StageSummary, TestRun,
     TestRunSpec,
