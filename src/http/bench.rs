@@ -352,6 +352,13 @@ pub fn ccctl_get_runs(
     Ok((times, rows.saturating_sub(1)))
 }
 
+/// [`stop`] off the async runtime's threads.
+async fn stop_graceful(server: ServeProcess) -> Result<(), BenchError> {
+    tokio::task::spawn_blocking(move || stop(server))
+        .await
+        .map_err(|e| BenchError::Server(e.to_string()))?
+}
+
 /// Stops the server with SIGTERM (a graceful shutdown, as an operator's restart would) and waits
 /// up to 30 s for it to exit.
 pub fn stop(mut server: ServeProcess) -> Result<(), BenchError> {
@@ -431,18 +438,14 @@ pub async fn run_all(
     })
     .await
     .map_err(|e| BenchError::Server(e.to_string()))??;
-    tokio::task::spawn_blocking(move || stop(server))
-        .await
-        .map_err(|e| BenchError::Server(e.to_string()))??;
+    stop_graceful(server).await?;
     let (server, startup_full) = ServeProcess::start(bin, &state).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss_full_kib = server.rss_kib();
     // A long history: every run finished, the default controller set (runs enabled), under an
     // instance of its own so its janitor leaves every other instance's Swarm objects alone.
     finish_all(&server, 16).await?;
-    tokio::task::spawn_blocking(move || stop(server))
-        .await
-        .map_err(|e| BenchError::Server(e.to_string()))??;
+    stop_graceful(server).await?;
     let config = dir.join("history.toml");
     std::fs::write(&config, "[runs]\ninstance = \"ccci-bench-history\"\n")
         .map_err(|e| BenchError::Server(format!("cannot write {}: {e}", config.display())))?;
@@ -451,9 +454,7 @@ pub async fn run_all(
     // steady state an operator sees.
     let (server, _) = ServeProcess::start_with(bin, &state, Some(&config)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokio::task::spawn_blocking(move || stop(server))
-        .await
-        .map_err(|e| BenchError::Server(e.to_string()))??;
+    stop_graceful(server).await?;
     let (server, _) = ServeProcess::start_with(bin, &state, Some(&config)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss_history_kib = server.rss_kib();
