@@ -37,9 +37,21 @@ struct Listed {
     high: u64,
     /// Version of each listed object.
     versions: HashMap<String, u64>,
+    /// A listed record failed to decode: the rest of this list is dropped.
+    failed: bool,
 }
 
 impl Listed {
+    /// A list (or replay) between these versions, before anything of it was decoded.
+    fn new(low: u64, high: u64) -> Self {
+        Listed {
+            low,
+            high,
+            versions: HashMap::new(),
+            failed: false,
+        }
+    }
+
     /// Whether the list (or replay) already reflected `ev`.
     fn covers(&mut self, ev: &Event) -> bool {
         if ev.rv <= self.low {
@@ -50,6 +62,29 @@ impl Listed {
             return false;
         }
         self.versions.get(&ev.name).is_some_and(|v| *v >= ev.rv)
+    }
+
+    /// Decodes one listed record, noting its version; ready events pass as they are. `None`
+    /// once a listed record failed to decode: the rest of that list (and its `InitDone`) is
+    /// dropped, as the list is incomplete.
+    fn decode<S: Spec>(&mut self, item: First<S>) -> Option<Result<WatchEvent<S>, StoreError>> {
+        if self.failed {
+            return None;
+        }
+        match item {
+            First::Ready(event) => Some(*event),
+            First::Listed(k, v) => {
+                let event = decode::<S>(&k, &v).map(|obj| {
+                    self.versions.insert(
+                        obj.metadata.name.clone(),
+                        obj.metadata.resource_version_u64(),
+                    );
+                    WatchEvent::InitApply(obj)
+                });
+                self.failed = event.is_err();
+                Some(event)
+            }
+        }
     }
 }
 
@@ -84,40 +119,7 @@ fn relist<S: Spec>(inner: &Inner) -> (Vec<First<S>>, Listed) {
         Err(e) => out.push(First::Ready(Box::new(Err(super::sled_store::backend(e))))),
     }
     let high = inner.last_committed.load(Ordering::Acquire);
-    (
-        out,
-        Listed {
-            low,
-            high,
-            versions: HashMap::new(),
-        },
-    )
-}
-
-impl Listed {
-    /// Decodes one listed record, noting its version. `None` once a record failed to decode:
-    /// the rest of that list (and its `InitDone`) is dropped, as the list is incomplete.
-    fn decode<S: Spec>(
-        &mut self,
-        item: First<S>,
-        failed: &mut bool,
-    ) -> Option<Result<WatchEvent<S>, StoreError>> {
-        if *failed {
-            return None;
-        }
-        let event = match item {
-            First::Ready(event) => *event,
-            First::Listed(k, v) => decode::<S>(&k, &v).map(|obj| {
-                self.versions.insert(
-                    obj.metadata.name.clone(),
-                    obj.metadata.resource_version_u64(),
-                );
-                WatchEvent::InitApply(obj)
-            }),
-        };
-        *failed = event.is_err();
-        Some(event)
-    }
+    (out, Listed::new(low, high))
 }
 
 /// Starts a watch of `S`'s kind; see the module docs.
@@ -142,20 +144,12 @@ pub(crate) fn watch<S: Spec>(
                 .filter(|e| e.kind == S::KIND)
                 .map(|e| First::Ready(Box::new(to_event::<S>(e))))
                 .collect();
-            (
-                first,
-                Listed {
-                    low: high,
-                    high,
-                    versions: HashMap::new(),
-                },
-            )
+            (first, Listed::new(high, high))
         }
     };
     let stream = async_stream::stream! {
-        let mut failed = false;
         for item in first {
-            if let Some(event) = listed.decode(item, &mut failed) {
+            if let Some(event) = listed.decode(item) {
                 yield event;
             }
         }
@@ -171,9 +165,8 @@ pub(crate) fn watch<S: Spec>(
                     tracing::debug!(kind = %S::KIND, missed, "watcher fell behind; re-listing");
                     let (items, l) = relist::<S>(&inner);
                     listed = l;
-                    let mut failed = false;
                     for item in items {
-                        if let Some(event) = listed.decode(item, &mut failed) {
+                        if let Some(event) = listed.decode(item) {
                             yield event;
                         }
                     }
@@ -206,6 +199,7 @@ mod tests {
             low: 10,
             high: 20,
             versions: HashMap::from([("a".to_string(), 15), ("b".to_string(), 5)]),
+            failed: false,
         };
         assert!(
             listed.covers(&event(9, "x")),
