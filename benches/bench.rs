@@ -5,6 +5,8 @@
 //! `CCCI_BENCH_RECORDS` overrides the record count (default 10,000) for a quick smoke run.
 
 mod api;
+mod runtime;
+mod store;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
     let dir = tempfile::tempdir().expect("temporary directory");
     let n = 4000.min(records);
     let took = rt
-        .block_on(cc_ci::store::bench::write_throughput(dir.path(), 16, n))
+        .block_on(store::write_throughput(dir.path(), 16, n))
         .expect("store write benchmark");
     figures.push(Figure {
         name: "store-writes-per-s",
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
     });
     drop(dir);
 
-    let took = rt.block_on(cc_ci::runtime::bench::noop_pass(records));
+    let took = rt.block_on(runtime::noop_pass(records));
     figures.push(Figure {
         name: "noop-reconcile-pass-ms",
         value: ms(took),

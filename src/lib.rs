@@ -12,6 +12,7 @@ pub mod executor;
 pub mod http;
 pub mod metrics;
 pub mod recipe;
+pub mod runlog;
 pub mod runtime;
 pub mod schema;
 pub mod store;

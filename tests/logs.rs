@@ -7,8 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cc_ci::recipe::redact::Redactor;
-use cc_ci::recipe::runlog::RunLogs;
+use cc_ci::runlog::RunLogs;
+use cc_ci::runlog::redact::Redactor;
 use serde_json::{Value, json};
 
 use crate::api::Client;

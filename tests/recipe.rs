@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use cc_ci::recipe::app::{self, AppParams, run_domain};
 use cc_ci::recipe::backup::{self, BackupPlan, services_from_compose};
-use cc_ci::recipe::redact::Redactor;
 use cc_ci::recipe::secrets::SecretFile;
 use cc_ci::recipe::source::{self, FetchOptions, SourceError};
 use cc_ci::recipe::version::{head_version, previous_version};
+use cc_ci::runlog::redact::Redactor;
 
 use crate::fixture_repo::{FixtureRepo, git};
 

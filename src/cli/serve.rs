@@ -17,7 +17,7 @@ use crate::config::{Config, LogFormat};
 use crate::controllers::DockerAccess;
 use crate::http::{AppState, WriteAuth};
 use crate::metrics::Metrics;
-use crate::recipe::runlog::RunLogs;
+use crate::runlog::RunLogs;
 use crate::store::SledStore;
 
 /// Arguments of `cc-ci serve`. Flags override the configuration file; everything has a default.

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::TestExecutor;
 use crate::metrics::Metrics;
-use crate::recipe::runlog::RunLogs;
+use crate::runlog::RunLogs;
 use crate::runtime::RuntimeSettings;
 use crate::store::Store;
 

@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::error::{ApiError, Reason};
-use super::{ApiStore, AppState};
 use crate::api::{StageKind, TestRunSpec};
-use crate::recipe::runlog::{RunLogError, RunLogs};
+use crate::runlog::{RUN_STREAM, RunLogError, RunLogs};
+use crate::store::JsonStore;
 
 /// Header of a log read: the offset to ask for next.
 pub const NEXT_OFFSET: &str = "x-next-offset";
@@ -35,9 +36,6 @@ pub const FOLLOW_POLL: Duration = Duration::from_millis(250);
 pub const FOLLOW_QUIET: Duration = Duration::from_secs(1);
 /// Most bytes a follow reads (and sends as one chunk) at a time.
 const FOLLOW_CHUNK: usize = 64 * 1024;
-
-/// The run-level stream: admission, fetch, teardown.
-pub const RUN_STREAM: &str = "run";
 
 /// The rank of a stream in plan order: `run`, then the stages in plan order, then the rest.
 fn plan_rank(stream: &str) -> usize {
@@ -129,7 +127,7 @@ fn log_error(e: RunLogError) -> ApiError {
 }
 
 /// The run's phase, or `None` when the record does not exist.
-fn run_state<St: ApiStore>(state: &AppState<St>, name: &str) -> Result<Option<bool>, ApiError> {
+fn run_state<St: JsonStore>(state: &AppState<St>, name: &str) -> Result<Option<bool>, ApiError> {
     Ok(state
         .store
         .get::<TestRunSpec>(name)?
@@ -144,7 +142,7 @@ fn run_not_found(name: &str) -> ApiError {
 }
 
 /// `GET /api/v1/testruns/{name}/logs`: the run's streams with their sizes, in plan order.
-pub async fn list<St: ApiStore>(
+pub async fn list<St: JsonStore>(
     State(state): State<AppState<St>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -182,7 +180,7 @@ fn header_value(n: u64) -> HeaderValue {
 /// has not grown for [`FOLLOW_QUIET`], when the record is deleted, or on server shutdown.
 /// [`LOG_OFFSET`] gives the offset of the first byte; a client resumes at that offset plus the
 /// bytes it received.
-pub async fn read<St: ApiStore>(
+pub async fn read<St: JsonStore>(
     State(state): State<AppState<St>>,
     Path((name, stream)): Path<(String, String)>,
     query: Result<Query<ReadParams>, QueryRejection>,
@@ -223,7 +221,7 @@ pub async fn read<St: ApiStore>(
     Ok(resp)
 }
 
-fn follow_response<St: ApiStore>(
+fn follow_response<St: JsonStore>(
     state: AppState<St>,
     logs: RunLogs,
     name: String,

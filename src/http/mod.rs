@@ -5,7 +5,6 @@
 //! `docs/api.md` (errors are [`ApiError`] JSON bodies).
 
 mod auth;
-pub mod bench;
 mod decode;
 mod error;
 pub mod logs;
@@ -25,62 +24,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::routing::{get, put};
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppDeploymentSpec, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec};
 use crate::metrics::Metrics;
-use crate::recipe::runlog::RunLogs;
-use crate::store::{LabelSelector, SledStore, Store, StoreError};
+use crate::runlog::RunLogs;
+use crate::store::JsonStore;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-
-/// A [`Store`] the API can serve from. The defaults go through the typed [`Store`] methods;
-/// a store that keeps records as JSON overrides them to serve its bytes without re-encoding.
-pub trait ApiStore: Store {
-    /// The newest committed `resourceVersion`, if the store can tell.
-    fn latest_resource_version(&self) -> Option<u64> {
-        None
-    }
-
-    /// The JSON of each record of kind `S` matching `selector`, sorted by name.
-    fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {
-        self.list::<S>(selector)?
-            .iter()
-            .map(|o| encode(o).map(Bytes::from))
-            .collect()
-    }
-
-    /// The JSON of one record.
-    fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
-        self.get::<S>(name)?
-            .map(|o| encode(&o).map(Bytes::from))
-            .transpose()
-    }
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
-}
-
-impl ApiStore for SledStore {
-    fn latest_resource_version(&self) -> Option<u64> {
-        Some(SledStore::latest_resource_version(self))
-    }
-
-    fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {
-        Ok(self
-            .list_raw(S::KIND, selector)?
-            .into_iter()
-            .map(|r| r.into_bytes())
-            .collect())
-    }
-
-    fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.get_raw(S::KIND, name)?.map(|r| r.into_bytes()))
-    }
-}
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -102,7 +54,7 @@ pub struct AppState<St> {
     pub run_logs: Option<RunLogs>,
 }
 
-impl<St: ApiStore> AppState<St> {
+impl<St: JsonStore> AppState<St> {
     /// A state with a fresh not-ready flag, a fresh shutdown token and the default body limit.
     pub fn new(store: St, metrics: Arc<Metrics>, auth: WriteAuth) -> Self {
         Self {
@@ -128,7 +80,7 @@ impl<St: ApiStore> AppState<St> {
     }
 }
 
-fn kind_routes<S: Spec, St: ApiStore>(router: Router<AppState<St>>) -> Router<AppState<St>> {
+fn kind_routes<S: Spec, St: JsonStore>(router: Router<AppState<St>>) -> Router<AppState<St>> {
     let base = format!("/api/v1/{}", S::KIND.plural());
     router
         .route(
@@ -149,7 +101,7 @@ fn kind_routes<S: Spec, St: ApiStore>(router: Router<AppState<St>>) -> Router<Ap
 
 /// The whole HTTP API: records of every kind, run logs, `/healthz`, `/readyz`, `/metrics`,
 /// `/api/v1/version`. Writes are checked against `state.auth`.
-pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
+pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
     let mut api = Router::new();
     api = kind_routes::<RecipeSpec, St>(api);
     api = kind_routes::<TestRunSpec, St>(api);

@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::AppState;
 use super::error::{ApiError, Reason};
-use super::{ApiStore, AppState};
+use crate::store::JsonStore;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
@@ -15,7 +16,7 @@ pub async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: 200 once the store is open, manifests applied and controllers synced.
-pub async fn readyz<St: ApiStore>(State(state): State<AppState<St>>) -> Response {
+pub async fn readyz<St: JsonStore>(State(state): State<AppState<St>>) -> Response {
     if state.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready").into_response()
     } else {
@@ -24,7 +25,7 @@ pub async fn readyz<St: ApiStore>(State(state): State<AppState<St>>) -> Response
 }
 
 /// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics<St: ApiStore>(State(state): State<AppState<St>>) -> Response {
+pub async fn metrics<St: JsonStore>(State(state): State<AppState<St>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
+use super::AppState;
 use super::decode::{Purpose, decode_object, parse_json, read_json_body};
 use super::error::{ApiError, Reason};
-use super::{ApiStore, AppState};
 use crate::api::{API_VERSION, Object, Spec};
+use crate::store::JsonStore;
 use crate::store::LabelSelector;
 
 /// Query parameters of a list or watch.
@@ -41,7 +42,7 @@ fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
 }
 
 /// `GET /api/v1/{plural}`: the list, or a watch with `?watch=true`.
-pub async fn list<S: Spec, St: ApiStore>(
+pub async fn list<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     headers: HeaderMap,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -74,7 +75,7 @@ pub async fn list<S: Spec, St: ApiStore>(
 }
 
 /// The JSON of a `<Kind>List`, assembled from the records' stored JSON without re-encoding them.
-pub fn list_body<S: Spec, St: ApiStore>(
+pub fn list_body<S: Spec, St: JsonStore>(
     store: &St,
     selector: &LabelSelector,
 ) -> Result<Bytes, ApiError> {
@@ -122,7 +123,7 @@ fn max_version(items: &[Bytes]) -> u64 {
 }
 
 /// `GET /api/v1/{plural}/{name}`.
-pub async fn get<S: Spec, St: ApiStore>(
+pub async fn get<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -136,7 +137,7 @@ fn not_found<S: Spec>(name: &str) -> ApiError {
     ApiError::new(Reason::NotFound, format!("{} {name:?} not found", S::KIND))
 }
 
-async fn decoded_body<S: Spec, St: ApiStore>(
+async fn decoded_body<S: Spec, St: JsonStore>(
     state: &AppState<St>,
     headers: &HeaderMap,
     body: Body,
@@ -147,7 +148,7 @@ async fn decoded_body<S: Spec, St: ApiStore>(
 }
 
 /// `POST /api/v1/{plural}` → 201 with the stored record.
-pub async fn create<S: Spec, St: ApiStore>(
+pub async fn create<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     headers: HeaderMap,
     body: Body,
@@ -158,7 +159,7 @@ pub async fn create<S: Spec, St: ApiStore>(
 }
 
 /// `PUT /api/v1/{plural}/{name}`: spec and metadata, compare-and-swap when a version is given.
-pub async fn replace<S: Spec, St: ApiStore>(
+pub async fn replace<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -170,7 +171,7 @@ pub async fn replace<S: Spec, St: ApiStore>(
 }
 
 /// `PUT /api/v1/{plural}/{name}/status`: the status only; never bumps `generation`.
-pub async fn replace_status<S: Spec, St: ApiStore>(
+pub async fn replace_status<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -182,7 +183,7 @@ pub async fn replace_status<S: Spec, St: ApiStore>(
 }
 
 /// `DELETE /api/v1/{plural}/{name}`: the record while finalizers are pending, else a `Status`.
-pub async fn delete<S: Spec, St: ApiStore>(
+pub async fn delete<S: Spec, St: JsonStore>(
     State(state): State<AppState<St>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::store::SledStore;
 
 const TOKEN: &str = "unit-token";
 

@@ -9,9 +9,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
+use super::AppState;
 use super::error::ApiError;
-use super::{ApiStore, AppState};
 use crate::api::{Object, Spec};
+use crate::store::JsonStore;
 use crate::store::{LabelSelector, StoreError, WatchEvent};
 
 /// Where a watch resumes: `?resourceVersion=N`, else the `Last-Event-ID` header; `0`, empty or
@@ -57,7 +58,7 @@ fn error_event(e: StoreError) -> Event {
 ///
 /// With a selector, a record that stops matching is sent as `delete` (as Kubernetes does), so a
 /// client's cache stays equal to the filtered list.
-pub fn watch_response<S: Spec, St: ApiStore>(
+pub fn watch_response<S: Spec, St: JsonStore>(
     state: &AppState<St>,
     from: Option<u64>,
     selector: LabelSelector,

@@ -1,11 +1,9 @@
 //! Recipe sources and apps: fetching a recipe at a commit, versions, app env, secrets,
-//! backup plans, redaction, and the run logs of a recipe's test runs.
+//! backup plans.
 
 pub mod app;
 pub mod backup;
 pub mod deploy;
-pub mod redact;
-pub mod runlog;
 pub mod secrets;
 pub mod snapshot;
 pub mod source;

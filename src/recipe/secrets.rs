@@ -19,8 +19,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::app::{AppEnv, MAX_OBJECT_NAME};
-use super::redact::Redactor;
 use super::words::WORDS;
+use crate::runlog::redact::Redactor;
 
 /// Words in a generated passphrase (8 bits each).
 pub const PASSPHRASE_WORDS: usize = 8;

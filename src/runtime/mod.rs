@@ -9,10 +9,8 @@
 //! - [`finalizer`]: kube's four-case finalizer helper;
 //! - [`watcher`]: a store watch that re-lists after errors;
 //! - [`settings`]: [`RuntimeSettings`], the tunables;
-//! - [`bench`]: the no-op reconcile pass benchmark.
 
 pub mod backoff;
-pub mod bench;
 pub mod controller;
 pub mod finalizer;
 pub mod reflector;

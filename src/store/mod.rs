@@ -18,11 +18,12 @@
 //! [`SledStore`] also offers raw reads for the API ([`SledStore::list_raw`],
 //! [`SledStore::get_raw`]: stored JSON without decoding), [`SledStore::count`],
 //! [`SledStore::approximate_size`], [`SledStore::flush`] and
-//! [`SledStore::latest_resource_version`]; [`export`]/[`import`] do backups.
+//! [`SledStore::latest_resource_version`]; [`JsonStore`] serves those raw reads to the API;
+//! [`export`]/[`import`] do backups.
 
-pub mod bench;
 mod commit;
 mod history;
+mod json;
 mod open;
 mod ops;
 mod selector;
@@ -30,6 +31,7 @@ mod sled_store;
 mod transfer;
 mod watch;
 
+pub use json::JsonStore;
 pub use open::SCHEMA_VERSION;
 pub use selector::LabelSelector;
 pub use sled_store::{RawRecord, SledStore, StoreOptions};

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cc_ci::api::{Object, RecipeSpec, RunSource, StageKind, TestRun, TestRunSpec};
-use cc_ci::controllers::testrun::plan::TestPhase;
 use cc_ci::controllers::{self, RunSettings, SwarmDeps};
+use cc_ci::executor::TestPhase;
 use cc_ci::executor::builtin::BuiltinChecks;
 use cc_ci::executor::{ExecError, StepLog, TestExecutor, TestReport, TestRequest};
 use cc_ci::metrics::Metrics;
-use cc_ci::recipe::runlog::RunLogs;
+use cc_ci::runlog::RunLogs;
 use cc_ci::runtime::RuntimeSettings;
 use cc_ci::store::{SledStore, Store};
 use futures::future::BoxFuture;

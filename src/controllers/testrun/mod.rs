@@ -44,9 +44,9 @@ use crate::api::{
 };
 use crate::executor::TestExecutor;
 use crate::metrics::Metrics;
-use crate::recipe::redact::Redactor;
-use crate::recipe::runlog::RunLogs;
 use crate::recipe::secrets::SecretFile;
+use crate::runlog::redact::Redactor;
+use crate::runlog::{RUN_STREAM, RunLogs};
 use crate::runtime::finalizer::{Event, FinalizerError, finalizer};
 use crate::runtime::{Action, Cache, Controller, Index, RuntimeSettings, reflector, watcher};
 use crate::store::{LabelSelector, Store, StoreError};
@@ -68,9 +68,6 @@ const STOP_POLL: Duration = Duration::from_millis(500);
 
 /// How often a finished run whose teardown failed tries again.
 const TEARDOWN_RETRY: Duration = Duration::from_secs(60);
-
-/// The run-level log stream (admission, fetch, teardown); stages log to their own stream.
-pub const RUN_STREAM: &str = "run";
 
 /// Checkpoint holding the decided outcome while the teardown runs.
 const VERDICT: &str = "verdict";

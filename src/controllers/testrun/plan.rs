@@ -5,30 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{RunPhase, StageKind, StagePhase, StageStatus, StepStatus, TestRunStatus};
 
-/// Which test step of a stage (the harness' `CCCI_PHASE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestPhase {
-    /// The install stage's checks of a fresh app.
-    Check,
-    /// Before a change: seed data.
-    Pre,
-    /// After a change: verify data.
-    Post,
-    /// Between backup and restore: change or delete data.
-    Mutate,
-}
-
-impl TestPhase {
-    /// The wire name (`check`, `pre`, `post`, `mutate`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestPhase::Check => "check",
-            TestPhase::Pre => "pre",
-            TestPhase::Post => "post",
-            TestPhase::Mutate => "mutate",
-        }
-    }
-}
+pub use crate::executor::TestPhase;
 
 /// One step of a stage. Every step can run again after a crash with the same outcome
 /// (deploys are applies, tests only read or re-seed, a restore reads the archives on disk).

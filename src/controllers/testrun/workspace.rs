@@ -42,7 +42,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// The workspace in `run_dir` (see [`crate::recipe::runlog::RunLogs::run_dir`]).
+    /// The workspace in `run_dir` (see [`crate::runlog::RunLogs::run_dir`]).
     pub fn new(run_dir: PathBuf) -> Workspace {
         Workspace { dir: run_dir }
     }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Action, Controller, RuntimeSettings};
-use crate::api::{Object, Recipe, RecipeSpec};
-use crate::store::WatchEvent;
+use cc_ci::api::{Object, Recipe, RecipeSpec, StageKind};
+use cc_ci::runtime::{Action, Controller, RuntimeSettings};
+use cc_ci::store::WatchEvent;
 
 /// Feeds a full list of `n` Recipe records to a [`Controller`] whose reconcile only returns
 /// [`Action::await_change`], and returns the wall time until all `n` were reconciled (the
@@ -57,20 +57,10 @@ fn record(i: usize) -> Recipe {
             default_branch: "main".into(),
             suite_path: None,
             env: Default::default(),
-            stages: crate::api::StageKind::ALL.to_vec(),
+            stages: StageKind::ALL.to_vec(),
             timeouts: Default::default(),
             allow: vec![],
             suspended: false,
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn a_noop_pass_reconciles_every_record() {
-        // Completing at all proves every record was reconciled (the pass ends at the n-th).
-        let took = super::noop_pass(500).await;
-        assert!(took < std::time::Duration::from_secs(30), "{took:?}");
-    }
 }

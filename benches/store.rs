@@ -1,10 +1,10 @@
-//! Store-level benchmarks the bench binary calls: acknowledged (durable) write throughput.
+//! Store-level benchmark: acknowledged (durable) write throughput.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{SledStore, Store, StoreError};
-use crate::api::{Object, RecipeSpec};
+use cc_ci::api::{Object, RecipeSpec};
+use cc_ci::store::{SledStore, Store};
 
 /// Opens a store in `dir` and creates `total` Recipe records from `writers` concurrent tasks,
 /// each awaiting its write's durability. Returns the wall time from the first write to the last
@@ -13,13 +13,13 @@ pub async fn write_throughput(
     dir: &Path,
     writers: usize,
     total: usize,
-) -> Result<Duration, StoreError> {
-    let store = SledStore::open(dir)?;
+) -> Result<Duration, String> {
+    let store = SledStore::open(dir).map_err(|e| e.to_string())?;
     let spec: RecipeSpec = serde_json::from_value(serde_json::json!({
         "git": "https://git.coopcloud.tech/coop-cloud/bench.git",
         "forgeRepo": "coop-cloud/bench",
     }))
-    .map_err(|e| StoreError::Backend(e.to_string()))?;
+    .map_err(|e| e.to_string())?;
     let writers = writers.max(1);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -31,13 +31,14 @@ pub async fn write_throughput(
             for i in 0..count {
                 store
                     .create(Object::new(format!("bench-{w}-{i}"), spec.clone()))
-                    .await?;
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
-            Ok::<(), StoreError>(())
+            Ok::<(), String>(())
         });
     }
     while let Some(result) = tasks.join_next().await {
-        result.map_err(|e| StoreError::Backend(e.to_string()))??;
+        result.map_err(|e| e.to_string())??;
     }
     Ok(start.elapsed())
 }

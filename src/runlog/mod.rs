@@ -1,16 +1,23 @@
 //! Run logs: one append-only file per run and stage under the state dir
 //! (`<state_dir>/runs/<run>/logs/<stream>.log`), redacted before anything is written, readable
-//! from a byte offset (for the API's incremental reads and `ccctl logs -f`).
+//! from a byte offset (for the API's incremental reads and `ccctl logs -f`); and the
+//! redactor ([`redact`]) every line passes through.
 //!
 //! Lines are written as `<RFC 3339 UTC time> <text>\n`. Raw output (container logs, hook
 //! output) can be appended as chunks through [`LogWriter::output`], which redacts across
-//! chunk boundaries ([`super::redact::StreamRedactor`]).
+//! chunk boundaries ([`redact::StreamRedactor`]).
 
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::redact::{Redactor, StreamRedactor};
+pub mod redact;
+
+use redact::{Redactor, StreamRedactor};
+
+/// The run-level stream (admission, fetch, teardown); every stage has a stream of its own,
+/// named after the stage.
+pub const RUN_STREAM: &str = "run";
 
 /// Why a run log could not be opened, written or read.
 #[derive(Debug, thiserror::Error)]
