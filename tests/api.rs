@@ -280,7 +280,7 @@ async fn status_writes_do_not_bump_generation() {
     let mut answer = (409, Value::Null);
     for _ in 0..20 {
         let (_, mut fresh) = api.get("/api/v1/recipes/custom-html").await;
-        fresh["status"] = json!({"observedGeneration": 1, "badge": "written-by-test", "level": 2});
+        fresh["status"] = json!({"observedGeneration": 1, "badge": "failing", "level": 2});
         answer = api.put(path, &fresh).await;
         if answer.0 != 409 {
             break;
@@ -289,17 +289,17 @@ async fn status_writes_do_not_bump_generation() {
     let (status, stored) = answer;
     assert_eq!(status, 200, "{stored}");
     assert_eq!(stored["metadata"]["generation"], 1);
-    assert_eq!(stored["status"]["badge"], "written-by-test");
+    assert_eq!(stored["status"]["badge"], "failing");
     assert!(rv(&stored) > rv(&created));
     // Status sent with a spec write is ignored; spec changes bump generation.
     let (status, after) = update(&api, "/api/v1/recipes/custom-html", |o| {
         o["spec"]["suspended"] = json!(true);
-        o["status"]["badge"] = json!("sent-with-spec");
+        o["status"]["badge"] = json!("passing");
     })
     .await;
     assert_eq!(status, 200);
     assert_eq!(after["metadata"]["generation"], 2);
-    assert_ne!(after["status"]["badge"], "sent-with-spec");
+    assert_ne!(after["status"]["badge"], "passing");
 }
 
 #[tokio::test]

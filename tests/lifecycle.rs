@@ -68,7 +68,7 @@ fn leftovers(run: &str) -> Vec<String> {
 async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing() {
     let run = "lifecycle-test-webapp-upgrade";
     let engine = docker::connect().await.unwrap();
-    deploy::teardown(&engine, run, Duration::from_secs(60))
+    deploy::teardown(&engine, TEST_INSTANCE, run, Duration::from_secs(60))
         .await
         .unwrap();
 
@@ -189,7 +189,7 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
         "{log:#?}"
     );
 
-    let removed = deploy::teardown(&engine, run, Duration::from_secs(120))
+    let removed = deploy::teardown(&engine, TEST_INSTANCE, run, Duration::from_secs(120))
         .await
         .unwrap();
     assert_eq!(removed.services.len(), 2, "{removed:?}");
@@ -220,7 +220,7 @@ fn curl_in_app(stack: &str, args: &[&str]) -> String {
 async fn static_site_volume_is_backed_up_whole_and_restored() {
     let run = "lifecycle-test-static-backup";
     let engine = docker::connect().await.unwrap();
-    deploy::teardown(&engine, run, Duration::from_secs(60))
+    deploy::teardown(&engine, TEST_INSTANCE, run, Duration::from_secs(60))
         .await
         .unwrap();
 
@@ -297,7 +297,7 @@ async fn static_site_volume_is_backed_up_whole_and_restored() {
         "200"
     );
 
-    deploy::teardown(&engine, run, Duration::from_secs(60))
+    deploy::teardown(&engine, TEST_INSTANCE, run, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(leftovers(run), Vec::<String>::new());

@@ -11,10 +11,12 @@ pub use deployment::{
     ProxyDeploymentSpec,
 };
 pub use meta::{API_VERSION, Condition, ConditionStatus, Object, ObjectMeta, Spec, set_condition};
-pub use recipe::{Recipe, RecipeSpec, RecipeStatus, StageKind, StageSummary, Timeouts};
+pub use recipe::{
+    Badge, MAX_TIMEOUT_SECONDS, Recipe, RecipeSpec, RecipeStatus, StageKind, StageSummary, Timeouts,
+};
 pub use testrun::{
-    AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepStatus, TestCounts,
-    TestRun, TestRunSpec, TestRunStatus,
+    AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepName, StepStatus,
+    TestCounts, TestPhase, TestRun, TestRunSpec, TestRunStatus,
 };
 pub use validate::{FieldError, validate_name};
 

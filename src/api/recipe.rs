@@ -93,7 +93,7 @@ pub struct RecipeSpec {
     /// Compose policy exceptions this recipe is allowed (e.g. `privileged`, `host-bind-mount`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
-    /// When true the poller ignores this recipe.
+    /// When true the poller ignores this recipe and no new run of it is admitted.
     #[serde(default)]
     pub suspended: bool,
 }
@@ -116,6 +116,23 @@ impl Spec for RecipeSpec {
                 ));
             }
         }
+        for (field, value) in [
+            (
+                "spec.timeouts.convergeSeconds",
+                self.timeouts.converge_seconds,
+            ),
+            ("spec.timeouts.stageSeconds", self.timeouts.stage_seconds),
+            ("spec.timeouts.runSeconds", self.timeouts.run_seconds),
+        ] {
+            if let Some(v) = value
+                && !(1..=MAX_TIMEOUT_SECONDS).contains(&v)
+            {
+                errors.push(FieldError::new(
+                    field,
+                    format!("{v} is out of range: between 1 and {MAX_TIMEOUT_SECONDS} (30 days)"),
+                ));
+            }
+        }
         let mut seen = Vec::new();
         for (i, s) in self.stages.iter().enumerate() {
             if seen.contains(s) {
@@ -133,6 +150,36 @@ impl Spec for RecipeSpec {
         }
     }
 }
+
+/// What a recipe's badge says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Badge {
+    /// The last finished run of the recipe's own repository succeeded.
+    Passing,
+    /// It did not.
+    Failing,
+    /// No run has finished yet, but one is under way.
+    Running,
+    /// No run at all.
+    Unknown,
+}
+
+impl Badge {
+    /// The wire name (`passing`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Badge::Passing => "passing",
+            Badge::Failing => "failing",
+            Badge::Running => "running",
+            Badge::Unknown => "unknown",
+        }
+    }
+}
+
+/// The longest time limit a Recipe may set: 30 days (larger values would overflow deadline
+/// arithmetic or mean "never", which a CI run must not).
+pub const MAX_TIMEOUT_SECONDS: u64 = 30 * 24 * 3600;
 
 /// What the latest run said about one stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -172,9 +219,9 @@ pub struct RecipeStatus {
     /// Quality level 0-3 (YunoHost-CI style), from the last finished run's stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
-    /// Badge text: `passing`, `failing`, `running`, `unknown`.
+    /// The badge: `passing`, `failing`, `running`, `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub badge: Option<String>,
+    pub badge: Option<Badge>,
     /// Conditions, e.g. `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

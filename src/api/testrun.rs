@@ -1,7 +1,5 @@
 //! The `TestRun` record: one test of a recipe at a pinned commit, with its stage-by-stage status.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -174,14 +172,165 @@ pub enum StagePhase {
     NotApplicable,
     /// The previous version, needed for the upgrade, did not deploy.
     PreviousVersionFailed,
+    /// Stopped while it ran: the run was cancelled or superseded.
+    Cancelled,
+}
+
+/// Which test step of a stage (the harness' `CCCI_PHASE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TestPhase {
+    /// The install stage's checks of a fresh app.
+    Check,
+    /// Before a change: seed data.
+    Pre,
+    /// After a change: verify data.
+    Post,
+    /// Between backup and restore: change or delete data.
+    Mutate,
+}
+
+impl TestPhase {
+    /// The wire name (`check`, `pre`, `post`, `mutate`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestPhase::Check => "check",
+            TestPhase::Pre => "pre",
+            TestPhase::Post => "post",
+            TestPhase::Mutate => "mutate",
+        }
+    }
+}
+
+/// A step of a run: the run-level `fetch` and `teardown`, or a step of a stage. On the wire
+/// its name (`fetch`, `deploy-previous`, `test:pre`, …). Every step can run again after a
+/// crash with the same outcome (deploys are applies, tests only read or re-seed, a restore
+/// reads the archives on disk, removals are idempotent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepName {
+    /// Check the recipe out at the run's ref and decide the app (run level).
+    Fetch,
+    /// Remove everything the run created (run level).
+    Teardown,
+    /// Deploy the previous version (upgrade stage) or the head.
+    Deploy {
+        /// The previous version rather than the head.
+        previous: bool,
+    },
+    /// Wait until the deployed version has converged.
+    Converge {
+        /// Waiting for the previous version.
+        previous: bool,
+    },
+    /// A test step.
+    Test(TestPhase),
+    /// Remove the app (end of the install stage: the next stage starts fresh).
+    Remove,
+    /// Wait until the app's services have settled before a backup.
+    Settle,
+    /// Back the app up following its backupbot labels.
+    Backup,
+    /// Restore the backup.
+    Restore,
+    /// Wait until the restored app has converged.
+    ConvergeRestored,
+}
+
+impl StepName {
+    /// Every step, run-level ones first.
+    pub const ALL: [StepName; 15] = [
+        StepName::Fetch,
+        StepName::Teardown,
+        StepName::Deploy { previous: true },
+        StepName::Deploy { previous: false },
+        StepName::Converge { previous: true },
+        StepName::Converge { previous: false },
+        StepName::Test(TestPhase::Check),
+        StepName::Test(TestPhase::Pre),
+        StepName::Test(TestPhase::Post),
+        StepName::Test(TestPhase::Mutate),
+        StepName::Remove,
+        StepName::Settle,
+        StepName::Backup,
+        StepName::Restore,
+        StepName::ConvergeRestored,
+    ];
+
+    /// The wire name (`deploy-previous`, `test:pre`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Fetch => "fetch",
+            StepName::Teardown => "teardown",
+            StepName::Deploy { previous: true } => "deploy-previous",
+            StepName::Deploy { previous: false } => "deploy",
+            StepName::Converge { previous: true } => "converge-previous",
+            StepName::Converge { previous: false } => "converge",
+            StepName::Test(TestPhase::Check) => "test:check",
+            StepName::Test(TestPhase::Pre) => "test:pre",
+            StepName::Test(TestPhase::Post) => "test:post",
+            StepName::Test(TestPhase::Mutate) => "test:mutate",
+            StepName::Remove => "remove",
+            StepName::Settle => "settle",
+            StepName::Backup => "backup",
+            StepName::Restore => "restore",
+            StepName::ConvergeRestored => "converge-restored",
+        }
+    }
+
+    /// The step named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<StepName> {
+        StepName::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether a failure of this step means the previous version failed (upgrade stage).
+    pub fn is_previous(self) -> bool {
+        matches!(
+            self,
+            StepName::Deploy { previous: true } | StepName::Converge { previous: true }
+        )
+    }
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StepName {
+    fn serialize<Se: serde::Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for StepName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        StepName::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown step {name:?}")))
+    }
+}
+
+impl JsonSchema for StepName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = StepName::ALL.iter().map(|s| s.as_str()).collect();
+        schemars::json_schema!({
+            "description": "A step of a run: `fetch` and `teardown` at run level, the others within a stage.",
+            "type": "string",
+            "enum": names,
+        })
+    }
 }
 
 /// Progress of one step within a stage (deploy, converge, test, …).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepStatus {
-    /// Step name, e.g. `deploy`, `converge`, `test:pre`.
-    pub name: String,
+    /// Which step.
+    pub name: StepName,
     /// When it started (recorded before it runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<DateTime<Utc>>,
@@ -194,6 +343,32 @@ pub struct StepStatus {
     /// Detail, e.g. the failing service and task error.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Attempts an infrastructure error (Docker, git) interrupted so far; at the limit the
+    /// run ends in `Error`. A controller restart does not count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// After a failed attempt: the step runs again no earlier than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl StepStatus {
+    /// A step not yet started.
+    pub fn pending(name: StepName) -> StepStatus {
+        StepStatus {
+            name,
+            started: None,
+            finished: None,
+            ok: None,
+            message: String::new(),
+            failed_attempts: 0,
+            retry_at: None,
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Test counts from a test step.
@@ -309,9 +484,10 @@ pub struct TestRunStatus {
     /// Why the run is in its phase.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
-    /// Free-form progress markers the reconciler uses to resume after a crash.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub checkpoints: BTreeMap<String, String>,
+    /// The run's outcome, decided while the teardown still runs (`phase` turns to it once
+    /// the run is torn down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<RunPhase>,
     /// Conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

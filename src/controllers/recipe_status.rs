@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Started;
 use crate::api::{
-    Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StageKind, StagePhase, StageSummary, TestRun,
-    TestRunSpec,
+    Badge, Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StageKind, StagePhase, StageSummary,
+    TestRun, TestRunSpec,
 };
 use crate::metrics::Metrics;
 use crate::runtime::{Action, Cache, Controller, Index, RuntimeSettings, reflector, watcher};
@@ -50,6 +50,8 @@ pub struct RunSummary {
     pub tested_ref: String,
     /// Each stage's kind and phase, in the run's order.
     pub stages: Vec<(StageKind, StagePhase)>,
+    /// `spec.git`: a run of another repository than the Recipe's says nothing about it.
+    pub git: Option<String>,
 }
 
 impl From<TestRun> for RunSummary {
@@ -67,6 +69,7 @@ impl From<TestRun> for RunSummary {
                 .iter()
                 .map(|s| (s.stage, s.phase))
                 .collect(),
+            git: run.spec.git,
         }
     }
 }
@@ -87,8 +90,10 @@ pub struct RollUpError {
 /// Rules:
 /// - `runCounts`: runs per phase; phases without runs are left out.
 /// - `lastRun`/`lastRunPhase`/`lastRunFinished`: the run created last (ties: the greater name).
-/// - The *last finished run* is the latest run that ended with a verdict: `Succeeded`, `Failed`,
-///   `Error` or `TimedOut` (`Cancelled` runs say nothing about the recipe).
+/// - The *last finished run* is the latest run of the Recipe's own repository (no `spec.git`,
+///   or the Recipe's `git`) that ended with a verdict: `Succeeded`, `Failed`, `Error` or
+///   `TimedOut` (`Cancelled` runs, and runs of another repository, say nothing about the
+///   recipe). `stages` come from such runs only, too.
 /// - `badge`: from the last finished run, `passing` if it `Succeeded`, `failing` otherwise; with
 ///   no finished run, `running` while some run is `Pending`/`Running`, and `unknown` without
 ///   runs. A run in progress does not hide the last known verdict.
@@ -108,9 +113,10 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
             .or_insert(0) += 1;
     }
     let latest = runs.last();
-    let finished = runs.iter().rev().find(|r| has_verdict(r.phase));
+    let own = |r: &&&RunSummary| r.git.as_ref().is_none_or(|g| *g == recipe.spec.git);
+    let finished = runs.iter().rev().filter(own).find(|r| has_verdict(r.phase));
     let mut stages = BTreeMap::new();
-    for run in runs.iter().rev() {
+    for run in runs.iter().rev().filter(own) {
         for (stage, phase) in &run.stages {
             if ended(*phase) && !stages.contains_key(stage.as_str()) {
                 stages.insert(
@@ -124,10 +130,10 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
         }
     }
     let badge = match (finished, latest) {
-        (Some(f), _) if f.phase == RunPhase::Succeeded => "passing",
-        (Some(_), _) => "failing",
-        (None, Some(_)) if runs.iter().any(|r| !r.phase.is_terminal()) => "running",
-        _ => "unknown",
+        (Some(f), _) if f.phase == RunPhase::Succeeded => Badge::Passing,
+        (Some(_), _) => Badge::Failing,
+        (None, Some(_)) if runs.iter().any(|r| !r.phase.is_terminal()) => Badge::Running,
+        _ => Badge::Unknown,
     };
     RecipeStatus {
         observed_generation: recipe.metadata.generation,
@@ -138,7 +144,7 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
         stages,
         last_tested_ref: finished.map(|r| r.tested_ref.clone()),
         level: finished.map(|r| level(r)),
-        badge: Some(badge.to_string()),
+        badge: Some(badge),
         conditions: recipe.status.conditions.clone(),
     }
 }

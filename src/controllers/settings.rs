@@ -31,7 +31,9 @@ pub struct RunSettings {
     /// only ever touches objects of its own instance, so two controllers (or a test suite) can
     /// share one swarm.
     pub instance: String,
-    /// How many runs are admitted at once; the rest wait in FIFO order.
+    /// How many runs are admitted at once; the rest wait in FIFO order. At least 1: a file
+    /// saying 0 is refused at load.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_concurrent_runs: usize,
     /// Base domain of run apps (`<recipe>-pr<N>-<sha7>.<base_domain>`).
     pub base_domain: String,
@@ -71,6 +73,17 @@ impl Default for RunSettings {
     }
 }
 
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom(
+            "max_concurrent_runs must be at least 1 (0 would admit no run at all; \
+             set enabled = false to execute no run)",
+        ));
+    }
+    Ok(n)
+}
+
 impl RunSettings {
     /// [`RunSettings::converge_timeout_seconds`] as a duration.
     pub fn converge_timeout(&self) -> Duration {
@@ -101,5 +114,13 @@ mod tests {
         let off: RunSettings = toml::from_str("janitor_period_seconds = 0").unwrap();
         assert_eq!(off.janitor_period(), None);
         assert!(toml::from_str::<RunSettings>("instanse = \"x\"").is_err());
+    }
+
+    #[test]
+    fn zero_concurrent_runs_is_refused_at_load_with_a_reason() {
+        let e = toml::from_str::<RunSettings>("max_concurrent_runs = 0").unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let two: RunSettings = toml::from_str("max_concurrent_runs = 2").unwrap();
+        assert_eq!(two.max_concurrent_runs, 2);
     }
 }

@@ -9,30 +9,7 @@ use futures::future::BoxFuture;
 
 use crate::api::{StageKind, TestCounts};
 
-/// Which test step of a stage (the harness' `CCCI_PHASE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestPhase {
-    /// The install stage's checks of a fresh app.
-    Check,
-    /// Before a change: seed data.
-    Pre,
-    /// After a change: verify data.
-    Post,
-    /// Between backup and restore: change or delete data.
-    Mutate,
-}
-
-impl TestPhase {
-    /// The wire name (`check`, `pre`, `post`, `mutate`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestPhase::Check => "check",
-            TestPhase::Pre => "pre",
-            TestPhase::Post => "post",
-            TestPhase::Mutate => "mutate",
-        }
-    }
-}
+pub use crate::api::TestPhase;
 
 /// Everything a test step knows about the app under test (the harness' `CCCI_*` contract).
 #[derive(Clone, Debug)]

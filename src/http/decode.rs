@@ -280,6 +280,6 @@ mod tests {
         let obj = decode_object::<RecipeSpec>(v.clone(), Purpose::Create).unwrap();
         assert_eq!(obj.status.badge, None);
         let obj = decode_object::<RecipeSpec>(v, Purpose::Status("a")).unwrap();
-        assert_eq!(obj.status.badge.as_deref(), Some("passing"));
+        assert_eq!(obj.status.badge, Some(crate::api::Badge::Passing));
     }
 }

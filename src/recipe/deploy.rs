@@ -21,7 +21,7 @@ use crate::swarm::apply::{ApplyOptions, ApplyReport, apply};
 use crate::swarm::compose::{self, ComposeError};
 use crate::swarm::convert::{ConvertError, ConvertOptions, convert_loaded};
 use crate::swarm::docker::{EngineError, NAMESPACE_LABEL};
-use crate::swarm::remove::{RemoveOptions, RemoveReport, remove_by_label};
+use crate::swarm::remove::{RemoveOptions, RemoveReport, remove_by_labels};
 
 /// Label every object of cc-ci carries.
 pub const MANAGED_LABEL: &str = "cc-ci.managed";
@@ -114,16 +114,22 @@ pub async fn deploy(docker: &Docker, spec: &StackSpec) -> Result<ApplyReport, De
     Ok(apply(docker, spec, &ApplyOptions { prune: true }).await?)
 }
 
-/// Removes every swarm object of run `run` — services first, then networks, configs, secrets
-/// and volumes (data is gone). Idempotent: a second call removes nothing.
+/// Removes every swarm object of run `run` of controller instance `instance` (both labels must
+/// match: another instance's run of the same name is left alone) — services first, then
+/// networks, configs, secrets and volumes (data is gone). Idempotent: a second call removes
+/// nothing.
 pub async fn teardown(
     docker: &Docker,
+    instance: &str,
     run: &str,
     timeout: std::time::Duration,
 ) -> Result<RemoveReport, EngineError> {
-    remove_by_label(
+    remove_by_labels(
         docker,
-        &format!("{RUN_LABEL}={run}"),
+        &[
+            format!("{RUN_LABEL}={run}"),
+            format!("{INSTANCE_LABEL}={instance}"),
+        ],
         &RemoveOptions {
             volumes: true,
             timeout,

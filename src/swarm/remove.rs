@@ -99,14 +99,23 @@ pub async fn remove_by_label(
     label: &str,
     opts: &RemoveOptions,
 ) -> Result<RemoveReport, EngineError> {
-    let labels = [label.to_owned()];
-    let objects = list_labelled(docker, &labels).await?;
+    remove_by_labels(docker, &[label.to_owned()], opts).await
+}
+
+/// Like [`remove_by_label`], for the objects carrying **every** label of `labels`.
+pub async fn remove_by_labels(
+    docker: &Docker,
+    labels: &[String],
+    opts: &RemoveOptions,
+) -> Result<RemoveReport, EngineError> {
+    let label = labels.join(",");
+    let objects = list_labelled(docker, labels).await?;
     let mut outcome = remove_objects(docker, &objects, opts).await;
     if !outcome.removed.services.is_empty() {
         // A task that was starting while we listed can have made its named volume (or joined a
         // network) after the list: with the services gone nothing new can appear, so one more
         // pass over what is left finishes the job.
-        let left: Vec<LabelledObject> = list_labelled(docker, &labels)
+        let left: Vec<LabelledObject> = list_labelled(docker, labels)
             .await?
             .into_iter()
             .filter(|o| opts.volumes || o.kind != ObjectKind::Volume)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cc_ci::api::{RunPhase, StageKind, StagePhase, TestRun};
+use cc_ci::api::{RunPhase, StageKind, StagePhase, StepName, TestRun};
 
 use super::harness::{Controller, DataChecks, RunSpec, describe, edit, leftovers, settings, sweep};
 use crate::fixture_repo::FixtureRepo;
@@ -98,7 +98,7 @@ async fn full_run(recipe: &str, instance: &str, pr_edit: bool) {
         run.status
             .steps
             .iter()
-            .any(|s| s.name == "teardown" && s.ok == Some(true))
+            .any(|s| s.name == StepName::Teardown && s.ok == Some(true))
     );
     assert_eq!(
         leftovers(instance),
@@ -433,7 +433,12 @@ async fn bench_full_runs() {
         };
         let mut in_steps = 0.0;
         println!("BENCH {recipe}: whole run {wall:.1} s (creation to torn down)");
-        for s in run.status.steps.iter().filter(|s| s.name == "fetch") {
+        for s in run
+            .status
+            .steps
+            .iter()
+            .filter(|s| s.name == StepName::Fetch)
+        {
             in_steps += secs(s);
             println!("BENCH   run/{}: {:.2} s", s.name, secs(s));
         }
@@ -443,7 +448,12 @@ async fn bench_full_runs() {
                 println!("BENCH   {}/{}: {:.2} s", st.stage.as_str(), s.name, secs(s));
             }
         }
-        for s in run.status.steps.iter().filter(|s| s.name == "teardown") {
+        for s in run
+            .status
+            .steps
+            .iter()
+            .filter(|s| s.name == StepName::Teardown)
+        {
             in_steps += secs(s);
             println!("BENCH   run/{}: {:.2} s", s.name, secs(s));
         }

@@ -101,7 +101,7 @@ fn stages(out: &mut String, stages: &[StageStatus], now: DateTime<Utc>) {
             let mut table = Table::new(vec!["STEP", "RESULT", "DURATION", "MESSAGE"]);
             for step in &stage.steps {
                 table.push(vec![
-                    step.name.clone(),
+                    step.name.to_string(),
                     step_result(step).to_string(),
                     span(step.started, step.finished, now),
                     step.message.lines().next().unwrap_or("").to_string(),

@@ -3,92 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::api::{RunPhase, StageKind, StagePhase, StageStatus, StepStatus, TestRunStatus};
-
-pub use crate::executor::TestPhase;
-
-/// One step of a stage. Every step can run again after a crash with the same outcome
-/// (deploys are applies, tests only read or re-seed, a restore reads the archives on disk).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Deploy the previous version (upgrade stage) or the head.
-    Deploy {
-        /// The previous version rather than the head.
-        previous: bool,
-    },
-    /// Wait until the deployed version has converged.
-    Converge {
-        /// Waiting for the previous version.
-        previous: bool,
-    },
-    /// A test step.
-    Test(TestPhase),
-    /// Remove the app (end of the install stage: the next stage starts fresh).
-    Remove,
-    /// Wait until the app's services have settled before a backup.
-    Settle,
-    /// Back the app up following its backupbot labels.
-    Backup,
-    /// Restore the backup.
-    Restore,
-    /// Wait until the restored app has converged.
-    ConvergeRestored,
-}
-
-impl Step {
-    /// The step's name in status (`deploy-previous`, `test:pre`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Deploy { previous: true } => "deploy-previous",
-            Step::Deploy { previous: false } => "deploy",
-            Step::Converge { previous: true } => "converge-previous",
-            Step::Converge { previous: false } => "converge",
-            Step::Test(TestPhase::Check) => "test:check",
-            Step::Test(TestPhase::Pre) => "test:pre",
-            Step::Test(TestPhase::Post) => "test:post",
-            Step::Test(TestPhase::Mutate) => "test:mutate",
-            Step::Remove => "remove",
-            Step::Settle => "settle",
-            Step::Backup => "backup",
-            Step::Restore => "restore",
-            Step::ConvergeRestored => "converge-restored",
-        }
-    }
-
-    /// The step named `name`, if it is one.
-    pub fn parse(name: &str) -> Option<Step> {
-        ALL_STEPS.iter().copied().find(|s| s.name() == name)
-    }
-
-    /// Whether a failure of this step means the previous version failed (upgrade stage).
-    pub fn is_previous(self) -> bool {
-        matches!(
-            self,
-            Step::Deploy { previous: true } | Step::Converge { previous: true }
-        )
-    }
-}
-
-const ALL_STEPS: [Step; 13] = [
-    Step::Deploy { previous: true },
-    Step::Deploy { previous: false },
-    Step::Converge { previous: true },
-    Step::Converge { previous: false },
-    Step::Test(TestPhase::Check),
-    Step::Test(TestPhase::Pre),
-    Step::Test(TestPhase::Post),
-    Step::Test(TestPhase::Mutate),
-    Step::Remove,
-    Step::Settle,
-    Step::Backup,
-    Step::Restore,
-    Step::ConvergeRestored,
-];
-
-/// Run-level step names (in `status.steps`).
-pub const FETCH: &str = "fetch";
-/// The run-level teardown step.
-pub const TEARDOWN: &str = "teardown";
+use crate::api::{
+    StageKind, StagePhase, StageStatus, StepName, StepStatus, TestPhase, TestRunStatus,
+};
 
 /// What the plan of a stage depends on, known when the stage starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +19,8 @@ pub struct StageFacts {
 }
 
 /// The steps of `stage`, or why the stage does not apply.
-pub fn stage_steps(stage: StageKind, facts: &StageFacts) -> Result<Vec<Step>, String> {
-    use Step::*;
+pub fn stage_steps(stage: StageKind, facts: &StageFacts) -> Result<Vec<StepName>, String> {
+    use StepName::*;
     use TestPhase::*;
     match stage {
         StageKind::Install => Ok(vec![
@@ -142,17 +59,6 @@ pub fn stage_steps(stage: StageKind, facts: &StageFacts) -> Result<Vec<Step>, St
             ]);
             Ok(steps)
         }
-    }
-}
-
-/// A fresh status entry for a step not yet started.
-pub fn pending_step(name: &str) -> StepStatus {
-    StepStatus {
-        name: name.to_string(),
-        started: None,
-        finished: None,
-        ok: None,
-        message: String::new(),
     }
 }
 
@@ -201,22 +107,6 @@ pub fn skip_remaining(status: &mut TestRunStatus, reason: &str, now: DateTime<Ut
     }
 }
 
-/// The run's verdict once every stage has ended: `Failed` if a stage failed (or its previous
-/// version did), else `Succeeded`.
-pub fn verdict(status: &TestRunStatus) -> RunPhase {
-    let failed = status.stages.iter().any(|s| {
-        matches!(
-            s.phase,
-            StagePhase::Failed | StagePhase::PreviousVersionFailed
-        )
-    });
-    if failed {
-        RunPhase::Failed
-    } else {
-        RunPhase::Succeeded
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,16 +119,20 @@ mod tests {
         }
     }
 
-    fn names(steps: &[Step]) -> Vec<&'static str> {
-        steps.iter().map(|s| s.name()).collect()
+    fn names(steps: &[StepName]) -> Vec<&'static str> {
+        steps.iter().map(|s| s.as_str()).collect()
     }
 
     #[test]
-    fn every_step_name_parses_back() {
-        for s in ALL_STEPS {
-            assert_eq!(Step::parse(s.name()), Some(s));
+    fn every_step_name_parses_back_and_round_trips_as_json() {
+        for s in StepName::ALL {
+            assert_eq!(StepName::parse(s.as_str()), Some(s));
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, serde_json::json!(s.as_str()));
+            assert_eq!(serde_json::from_value::<StepName>(json).unwrap(), s);
         }
-        assert_eq!(Step::parse("deploy-later"), None);
+        assert_eq!(StepName::parse("deploy-later"), None);
+        assert!(serde_json::from_value::<StepName>(serde_json::json!("deploy-later")).is_err());
     }
 
     #[test]
@@ -263,7 +157,7 @@ mod tests {
     #[test]
     fn backup_restore_deploys_only_when_the_upgrade_left_no_app_and_needs_labels() {
         let on_upgraded = stage_steps(StageKind::BackupRestore, &facts(true, true, true)).unwrap();
-        assert_eq!(on_upgraded[0], Step::Test(TestPhase::Pre));
+        assert_eq!(on_upgraded[0], StepName::Test(TestPhase::Pre));
         assert!(names(&on_upgraded).contains(&"backup"));
         let fresh = stage_steps(StageKind::BackupRestore, &facts(true, true, false)).unwrap();
         assert_eq!(&names(&fresh)[..2], ["deploy", "converge"]);
@@ -273,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn stages_are_planned_in_canonical_order_and_the_verdict_follows_them() {
+    fn stages_are_planned_in_canonical_order() {
         let mut status = TestRunStatus {
             stages: planned_stages(&[StageKind::BackupRestore, StageKind::Install]),
             ..Default::default()
@@ -285,9 +179,6 @@ mod tests {
         assert_eq!(current_stage(&status), Some(1));
         status.stages[1].phase = StagePhase::NotApplicable;
         assert_eq!(current_stage(&status), None);
-        assert_eq!(verdict(&status), RunPhase::Succeeded);
-        status.stages[1].phase = StagePhase::PreviousVersionFailed;
-        assert_eq!(verdict(&status), RunPhase::Failed);
     }
 
     #[test]
@@ -308,7 +199,10 @@ mod tests {
 
     #[test]
     fn the_next_step_is_the_first_unfinished_one() {
-        let mut steps = vec![pending_step("deploy"), pending_step("converge")];
+        let mut steps = vec![
+            StepStatus::pending(StepName::Deploy { previous: false }),
+            StepStatus::pending(StepName::Converge { previous: false }),
+        ];
         assert_eq!(next_step(&steps), Some(0));
         steps[0].started = Some(Utc::now());
         assert_eq!(

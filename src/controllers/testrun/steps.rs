@@ -3,6 +3,8 @@
 //!
 //! Each function either finishes the step ([`StepResult`]: passed, or failed because of the
 //! recipe) or returns a [`StepError`] (an infrastructure problem: the step is retried).
+//! A failure's message says why, in words a recipe maintainer can act on; the driver writes
+//! it to the stage's log and status.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,15 +12,15 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use super::plan::{StageFacts, Step, TestPhase};
+use super::plan::StageFacts;
 use super::workspace::{Workspace, WorkspaceError};
-use crate::api::{AppInfo, StageKind, StagePhase, TestRun, TestRunStatus};
+use crate::api::{AppInfo, StageKind, StagePhase, StepName, TestPhase, TestRun, TestRunStatus};
 use crate::controllers::RunSettings;
-use crate::executor::{StepLog, TestExecutor, TestReport, TestRequest};
+use crate::executor::{ExecError, StepLog, TestExecutor, TestReport, TestRequest};
 use crate::recipe::app::{self, App, AppParams};
 use crate::recipe::backup::{self, BackupPlan, ServiceBackup};
 use crate::recipe::deploy::{self, DeployError, StackOptions};
-use crate::recipe::secrets::SecretFile;
+use crate::recipe::secrets::{SecretError, SecretFile};
 use crate::recipe::snapshot::{self, SnapshotError};
 use crate::recipe::source::SourceError;
 use crate::recipe::version::{head_version, previous_version};
@@ -30,21 +32,31 @@ use crate::swarm::docker::EngineError;
 /// How long removing a run's objects may take.
 pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// An infrastructure problem: the step did not finish and is retried.
+/// An infrastructure problem: the step did not finish and is retried. Each variant keeps its
+/// cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
-
-impl From<WorkspaceError> for StepError {
-    fn from(e: WorkspaceError) -> Self {
-        StepError(e.to_string())
-    }
-}
-
-impl From<EngineError> for StepError {
-    fn from(e: EngineError) -> Self {
-        StepError(e.to_string())
-    }
+pub enum StepError {
+    /// The run's directory or a checkout.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The Docker engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The test executor could not run the tests.
+    #[error(transparent)]
+    Executor(#[from] ExecError),
+    /// The run's secrets file.
+    #[error("the run's secrets file: {0}")]
+    Secrets(#[source] SecretError),
+    /// A backup or restore helper met Docker or file trouble.
+    #[error(transparent)]
+    Snapshot(SnapshotError),
+    /// A stage step ran before the fetch decided the app (a bug, or a damaged record).
+    #[error("the run has not been fetched")]
+    NotFetched,
+    /// A run-level step was asked to run as a stage step (a bug, or a damaged record).
+    #[error("{0} is not a step of a stage")]
+    NotAStageStep(StepName),
 }
 
 /// How a step ended.
@@ -56,6 +68,8 @@ pub struct StepResult {
     pub message: String,
     /// The tests' results, for a test step.
     pub report: Option<TestReport>,
+    /// What the fetch step decided.
+    pub fetched: Option<Prepared>,
 }
 
 impl StepResult {
@@ -63,7 +77,7 @@ impl StepResult {
         StepResult {
             ok: true,
             message: message.into(),
-            report: None,
+            ..StepResult::default()
         }
     }
 
@@ -71,7 +85,7 @@ impl StepResult {
         StepResult {
             ok: false,
             message: message.into(),
-            report: None,
+            ..StepResult::default()
         }
     }
 }
@@ -122,13 +136,13 @@ fn recipe_fault(e: &EngineError) -> bool {
     }
 }
 
-/// Fetches the recipe at the run's ref and decides the app: commit, versions, domain, stack.
-/// `Ok(Err(why))` when the recipe itself is unusable (the run fails).
+/// Fetches the recipe at the run's ref and decides the app: commit, versions, domain, stack
+/// (in [`StepResult::fetched`]); a failed result when the recipe itself is unusable.
 pub async fn fetch(
     env: &RunEnv<'_>,
     attempt: u32,
     log: StepLog<'_>,
-) -> Result<Result<Prepared, String>, StepError> {
+) -> Result<StepResult, StepError> {
     let spec = &env.run.spec;
     log(&format!(
         "fetching {} at {}",
@@ -140,7 +154,7 @@ pub async fn fetch(
         Err(WorkspaceError::Source(
             e @ (SourceError::RefNotFound { .. } | SourceError::BadRef(_)),
         )) => {
-            return Ok(Err(e.to_string()));
+            return Ok(StepResult::failed(e.to_string()));
         }
         Err(e) => return Err(e.into()),
     };
@@ -150,7 +164,7 @@ pub async fn fetch(
         .unwrap_or_else(|| commit.chars().take(7).collect());
     let previous = match previous_version(&head.tags, &commit, spec.upgrade_from.as_deref()) {
         Ok(p) => p.map(|v| v.tag().to_string()),
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(StepResult::failed(e.to_string())),
     };
     let domain = app::run_domain(
         &spec.recipe,
@@ -169,7 +183,7 @@ pub async fn fetch(
     let loaded = match app::load(&head.dir, &params) {
         Ok(a) => a,
         Err(e) => {
-            return Ok(Err(format!(
+            return Ok(StepResult::failed(format!(
                 "the recipe at {commit} cannot be configured: {e}"
             )));
         }
@@ -179,22 +193,27 @@ pub async fn fetch(
         previous.as_deref().unwrap_or("none"),
         loaded.stack
     ));
-    Ok(Ok(Prepared {
-        commit,
-        app: AppInfo {
-            stack: loaded.stack,
-            domain,
-            routing: None,
-            version: Some(version),
-            previous_version: previous,
-        },
-    }))
+    Ok(StepResult {
+        ok: true,
+        message: format!("{version} at {commit}"),
+        report: None,
+        fetched: Some(Prepared {
+            commit,
+            app: AppInfo {
+                stack: loaded.stack,
+                domain,
+                routing: None,
+                version: Some(version),
+                previous_version: previous,
+            },
+        }),
+    })
 }
 
 fn app_info(status: &TestRunStatus) -> Result<(&AppInfo, &str), StepError> {
     match (&status.app, &status.commit) {
         (Some(a), Some(c)) => Ok((a, c)),
-        _ => Err(StepError("the run has not been fetched".into())),
+        _ => Err(StepError::NotFetched),
     }
 }
 
@@ -210,10 +229,9 @@ async fn load_app(
         .head(&env.url, &env.run.spec.git_ref, Some(commit))
         .await?;
     let (dir, version) = if previous {
-        let tag = info
-            .previous_version
-            .clone()
-            .ok_or_else(|| StepError("no previous version".into()))?;
+        let Some(tag) = info.previous_version.clone() else {
+            return Ok(Err("the run has no previous version to deploy".into()));
+        };
         (env.workspace.previous(&head, &tag).await?.dir, tag)
     } else {
         (head.dir, info.version.clone().unwrap_or_default())
@@ -308,13 +326,13 @@ pub async fn execute(
     env: &RunEnv<'_>,
     status: &TestRunStatus,
     stage: StageKind,
-    step: Step,
+    step: StepName,
     log: StepLog<'_>,
 ) -> Result<StepResult, StepError> {
     let (info, _) = app_info(status)?;
     let stack = info.stack.clone();
     match step {
-        Step::Deploy { previous } => {
+        StepName::Deploy { previous } => {
             let (app, version) = match load_app(env, status, previous).await? {
                 Ok(a) => a,
                 Err(why) => return Ok(StepResult::failed(why)),
@@ -323,8 +341,8 @@ pub async fn execute(
                 "deploying {} {version} as stack {stack}",
                 env.run.spec.recipe
             ));
-            let mut secrets = SecretFile::open(&env.workspace.secrets_file())
-                .map_err(|e| StepError(e.to_string()))?;
+            let mut secrets =
+                SecretFile::open(&env.workspace.secrets_file()).map_err(StepError::Secrets)?;
             let generated = match secrets.ensure(&stack, &app.secrets, &env.redactor) {
                 Ok(g) => g,
                 Err(e) => return Ok(StepResult::failed(e.to_string())),
@@ -354,10 +372,10 @@ pub async fn execute(
                 Err(e) => Ok(StepResult::failed(e.to_string())),
             }
         }
-        Step::Converge { .. } | Step::Settle | Step::ConvergeRestored => {
+        StepName::Converge { .. } | StepName::Settle | StepName::ConvergeRestored => {
             converge_step(env, &stack, log).await
         }
-        Step::Test(phase) => {
+        StepName::Test(phase) => {
             let request = TestRequest {
                 run: env.run.name().to_string(),
                 labels: labels(env),
@@ -370,11 +388,7 @@ pub async fn execute(
                 previous_version: info.previous_version.clone(),
                 helper_image: env.settings.helper_image.clone(),
             };
-            let report = env
-                .executor
-                .run(env.docker, &request, log)
-                .await
-                .map_err(|e| StepError(e.to_string()))?;
+            let report = env.executor.run(env.docker, &request, log).await?;
             let c = &report.counts;
             let mut message = format!(
                 "{} passed, {} failed, {} skipped",
@@ -387,10 +401,17 @@ pub async fn execute(
                 ok: report.passed(),
                 message,
                 report: Some(report),
+                fetched: None,
             })
         }
-        Step::Remove => {
-            let removed = deploy::teardown(env.docker, env.run.name(), REMOVE_TIMEOUT).await?;
+        StepName::Remove => {
+            let removed = deploy::teardown(
+                env.docker,
+                &env.settings.instance,
+                env.run.name(),
+                REMOVE_TIMEOUT,
+            )
+            .await?;
             Ok(StepResult::passed(format!(
                 "removed {} services, {} volumes, {} secrets",
                 removed.services.len(),
@@ -398,7 +419,8 @@ pub async fn execute(
                 removed.secrets.len()
             )))
         }
-        Step::Backup => {
+        StepName::Fetch | StepName::Teardown => Err(StepError::NotAStageStep(step)),
+        StepName::Backup => {
             let plan = match head_backup_plan(env, status).await? {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
@@ -428,7 +450,7 @@ pub async fn execute(
                 Err(e) => snapshot_outcome(e),
             }
         }
-        Step::Restore => {
+        StepName::Restore => {
             let plan = match head_backup_plan(env, status).await? {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(StepResult::failed("the recipe has no backupbot labels")),
@@ -458,7 +480,7 @@ pub async fn execute(
 
 fn snapshot_outcome(e: SnapshotError) -> Result<StepResult, StepError> {
     match e {
-        SnapshotError::Docker { .. } | SnapshotError::Io { .. } => Err(StepError(e.to_string())),
+        SnapshotError::Docker { .. } | SnapshotError::Io { .. } => Err(StepError::Snapshot(e)),
         other => Ok(StepResult::failed(other.to_string())),
     }
 }
@@ -472,9 +494,18 @@ fn current_version(stage: StageKind, phase: TestPhase, info: &AppInfo) -> String
     }
 }
 
-/// Removes everything the run owns in Swarm, its checkouts, secrets file and backups.
-pub async fn teardown(env: &RunEnv<'_>, log: StepLog<'_>) -> Result<StepResult, StepError> {
-    let removed = deploy::teardown(env.docker, env.run.name(), REMOVE_TIMEOUT).await?;
+/// Removes everything the run owns in Swarm (its objects labelled with the run **and** this
+/// controller's instance: another instance's run of the same name is not touched), then its
+/// checkouts, secrets file and backups. Needs nothing of the Recipe, so it works after the
+/// Recipe record is gone.
+pub async fn teardown(
+    docker: &Docker,
+    instance: &str,
+    run: &str,
+    workspace: &Workspace,
+    log: StepLog<'_>,
+) -> Result<StepResult, StepError> {
+    let removed = deploy::teardown(docker, instance, run, REMOVE_TIMEOUT).await?;
     log(&format!(
         "removed {} services, {} networks, {} volumes, {} secrets, {} configs",
         removed.services.len(),
@@ -483,6 +514,7 @@ pub async fn teardown(env: &RunEnv<'_>, log: StepLog<'_>) -> Result<StepResult, 
         removed.secrets.len(),
         removed.configs.len()
     ));
-    env.workspace.clean().await?;
+    workspace.clean().await?;
+    log("removed the run's checkouts, secrets file and backups");
     Ok(StepResult::passed("everything the run created is removed"))
 }
