@@ -23,6 +23,7 @@ use crate::fixture_repo::FixtureRepo;
 
 mod crash;
 mod harness;
+mod isolation;
 mod testrun;
 
 use harness::docker_cli;

@@ -241,7 +241,8 @@ async fn a_previous_version_that_cannot_deploy_is_reported_as_such() {
 }
 
 #[tokio::test]
-async fn a_recipe_without_backup_labels_is_not_applicable_for_backup_restore() {
+async fn a_recipe_without_backup_labels_is_not_applicable_for_backup_restore_and_a_run_of_it_alone_is_no_pass()
+ {
     let instance = "t-run-nobackup";
     sweep(instance).await;
     let tmp = tempfile::tempdir().unwrap();
@@ -270,7 +271,13 @@ async fn a_recipe_without_backup_labels_is_not_applicable_for_backup_restore() {
     let br = stage(&run, StageKind::BackupRestore);
     assert_eq!(br.phase, StagePhase::NotApplicable, "{}", describe(&run));
     assert!(br.message.contains("backupbot"), "{}", br.message);
-    assert_eq!(run.status.phase, RunPhase::Succeeded, "{}", describe(&run));
+    // Its only stage did not apply: the run tested nothing, which is not a pass.
+    assert_eq!(run.status.phase, RunPhase::Failed, "{}", describe(&run));
+    assert!(
+        run.status.message.contains("nothing was tested"),
+        "{}",
+        run.status.message
+    );
     assert_eq!(leftovers(instance), Vec::<String>::new());
     ctl.stop().await;
 }

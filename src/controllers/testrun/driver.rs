@@ -17,6 +17,10 @@ use crate::api::{StepName, TestRun, TestRunStatus};
 use crate::runtime::Action;
 use crate::store::Store;
 
+/// How often a running step says it is still running (a converge waiting for a missing image
+/// may otherwise log nothing for a long time).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// A step's log callback, handed to the step's work.
 pub type LogFn = Box<dyn FnMut(&str) + Send>;
 
@@ -76,15 +80,34 @@ where
             n
         }
         Begun::Resumed(n) => {
-            log(&format!(
+            let line = format!(
                 "step {name} (attempt {n}) runs again: the controller stopped while it ran"
-            ));
+            );
+            if stream != crate::runlog::RUN_STREAM {
+                log_lines(ctx, run.name(), crate::runlog::RUN_STREAM, &[line.clone()]).await;
+            }
+            log(&line);
             n
         }
     };
+    let mut beat = sink.callback();
+    let work = async {
+        let started = std::time::Instant::now();
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                let secs = started.elapsed().as_secs();
+                beat(&format!("step {name} still running ({secs} s)"));
+            }
+        };
+        tokio::select! {
+            r = work(log) => r,
+            never = heartbeat => never,
+        }
+    };
     let outcome = match stoppable {
-        Stoppable::Yes(deadline) => race_stop(ctx, run.name(), deadline, work(log)).await,
-        Stoppable::No => Ok(work(log).await),
+        Stoppable::Yes(deadline) => race_stop(ctx, run.name(), deadline, work).await,
+        Stoppable::No => Ok(work.await),
     };
     let now = Utc::now();
     let (last, error) = match outcome {
