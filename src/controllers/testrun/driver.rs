@@ -84,7 +84,13 @@ where
                 "step {name} (attempt {n}) runs again: the controller stopped while it ran"
             );
             if stream != crate::runlog::RUN_STREAM {
-                log_lines(ctx, run.name(), crate::runlog::RUN_STREAM, &[line.clone()]).await;
+                log_lines(
+                    ctx,
+                    run.name(),
+                    crate::runlog::RUN_STREAM,
+                    std::slice::from_ref(&line),
+                )
+                .await;
             }
             log(&line);
             n
