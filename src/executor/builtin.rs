@@ -7,17 +7,13 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListServicesOptions, LogsOptions, RemoveContainerOptions,
-    WaitContainerOptions,
-};
-use futures::StreamExt;
+use bollard::query_parameters::ListServicesOptions;
 use futures::future::BoxFuture;
 
 use super::{ExecError, StepLog, TestExecutor, TestReport, TestRequest};
 use crate::api::RoutingMode;
 use crate::swarm::docker::NAMESPACE_LABEL;
+use crate::swarm::helper::{HelperSpec, run_once};
 
 /// The overlay network the proxy and the apps' proxy-facing services share.
 pub const PROXY_NETWORK: &str = "proxy";
@@ -101,65 +97,25 @@ async fn probe(
     target: &ProxyTarget,
 ) -> Result<(i64, String), ExecError> {
     let host = format!("tasks.{}", target.service);
-    let body = ContainerCreateBody {
-        image: Some(request.helper_image.clone()),
-        cmd: Some(vec!["bash".into(), "-c".into(), PROBE.into()]),
-        env: Some(vec![
+    let spec = HelperSpec {
+        image: request.helper_image.clone(),
+        cmd: vec!["bash".into(), "-c".into(), PROBE.into()],
+        env: vec![
             format!("PROBE_HOST={host}"),
             format!("PROBE_PORT={}", target.port),
             format!("PROBE_DOMAIN={}", request.domain),
             format!("PROBE_NETWORK={PROXY_NETWORK}"),
-        ]),
-        labels: Some(request.labels.clone().into_iter().collect()),
-        host_config: Some(HostConfig {
-            network_mode: Some(PROXY_NETWORK.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ],
+        labels: request.labels.clone(),
+        network: Some(PROXY_NETWORK.into()),
+        mounts: Vec::new(),
     };
-    let id = docker
-        .create_container(None::<CreateContainerOptions>, body)
+    run_once(docker, spec, &format!("the check container for {host}"))
         .await
-        .map_err(exec_err(format!("creating the check container for {host}")))?
-        .id;
-    let outcome = async {
-        docker
-            .start_container(&id, None)
-            .await
-            .map_err(exec_err("starting the check container"))?;
-        let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
-        let code = match wait.next().await {
-            Some(Ok(r)) => r.status_code,
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(exec_err("waiting for the check container")(e)),
-            None => -1,
-        };
-        let mut out = String::new();
-        let mut logs = docker.logs(
-            &id,
-            Some(LogsOptions {
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            }),
-        );
-        while let Some(chunk) = logs.next().await {
-            match chunk {
-                Ok(c) => out.push_str(&String::from_utf8_lossy(&c.into_bytes())),
-                Err(e) => return Err(exec_err("reading the check container's output")(e)),
-            }
-        }
-        Ok((code, out.trim().to_string()))
-    }
-    .await;
-    let opts = RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    if let Err(e) = docker.remove_container(&id, Some(opts)).await {
-        tracing::warn!(container = %id, error = %e, "could not remove a check container");
-    }
-    outcome
+        .map_err(|e| ExecError {
+            action: e.action,
+            message: e.source.to_string(),
+        })
 }
 
 impl BuiltinChecks {

@@ -14,15 +14,14 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::models::{Mount, MountType};
 use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, UploadToContainerOptions,
+    DownloadFromContainerOptions, ListContainersOptions, UploadToContainerOptions,
 };
 use futures::StreamExt;
 
 use super::backup::ServiceBackup;
-use crate::swarm::docker::status_code;
+use crate::swarm::helper::{Helper, HelperSpec};
 
 /// Where the helper container mounts the volume.
 const MOUNT: &str = "/ccci-volume";
@@ -183,8 +182,8 @@ async fn exec_once(
     }
 }
 
-/// Creates (never starts) a container with `<stack>_<volume>` mounted at [`MOUNT`], labelled
-/// like the run so the janitor can sweep it if we die before [`remove_helper`].
+/// Creates (never starts) a helper container with `<stack>_<volume>` mounted at [`MOUNT`],
+/// labelled like the run so the janitor can sweep it if we die before removing it.
 async fn helper(
     docker: &Docker,
     stack: &str,
@@ -192,42 +191,26 @@ async fn helper(
     image: &str,
     labels: &std::collections::BTreeMap<String, String>,
     read_only: bool,
-) -> Result<String, SnapshotError> {
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec!["true".to_string()]),
-        labels: Some(labels.clone().into_iter().collect()),
-        host_config: Some(HostConfig {
-            mounts: Some(vec![Mount {
-                target: Some(MOUNT.to_string()),
-                source: Some(format!("{stack}_{volume}")),
-                typ: Some(MountType::VOLUME),
-                read_only: Some(read_only),
-                ..Default::default()
-            }]),
+) -> Result<Helper, SnapshotError> {
+    let spec = HelperSpec {
+        image: image.to_string(),
+        cmd: vec!["true".to_string()],
+        labels: labels.clone(),
+        mounts: vec![Mount {
+            target: Some(MOUNT.to_string()),
+            source: Some(format!("{stack}_{volume}")),
+            typ: Some(MountType::VOLUME),
+            read_only: Some(read_only),
             ..Default::default()
-        }),
+        }],
         ..Default::default()
     };
-    let created = docker
-        .create_container(None::<CreateContainerOptions>, body)
+    Helper::create(docker, spec, &format!("helper for volume {stack}_{volume}"))
         .await
-        .map_err(docker_err(format!(
-            "creating helper for volume {stack}_{volume}"
-        )))?;
-    Ok(created.id)
-}
-
-async fn remove_helper(docker: &Docker, id: &str) {
-    let opts = RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    if let Err(e) = docker.remove_container(id, Some(opts)).await
-        && status_code(&e) != Some(404)
-    {
-        tracing::warn!(container = id, error = %e, "could not remove helper container");
-    }
+        .map_err(|e| SnapshotError::Docker {
+            action: e.action,
+            source: e.source,
+        })
 }
 
 /// Bytes of regular files in a tar.
@@ -266,7 +249,8 @@ pub async fn backup(
             run_hook(docker, stack, &svc.service, hook, log).await?;
         }
         for vol in &svc.volumes {
-            let id = helper(docker, stack, &vol.volume, helper_image, labels, true).await?;
+            let helper = helper(docker, stack, &vol.volume, helper_image, labels, true).await?;
+            let id = helper.id().to_string();
             let paths = if vol.paths.is_empty() {
                 vec![".".to_string()]
             } else {
@@ -314,7 +298,7 @@ pub async fn backup(
                     content_bytes: content,
                 });
             }
-            remove_helper(docker, &id).await;
+            helper.remove(docker).await;
             result?;
         }
         if let Some(hook) = &svc.backup_post_hook {
@@ -352,7 +336,8 @@ pub async fn restore(
             if mine.is_empty() {
                 continue;
             }
-            let id = helper(docker, stack, &vol.volume, helper_image, labels, false).await?;
+            let helper = helper(docker, stack, &vol.volume, helper_image, labels, false).await?;
+            let id = helper.id().to_string();
             let mut result = Ok(());
             for a in mine {
                 let bytes = match tokio::fs::read(&a.file).await {
@@ -393,7 +378,7 @@ pub async fn restore(
                     svc.service, a.path, a.volume
                 ));
             }
-            remove_helper(docker, &id).await;
+            helper.remove(docker).await;
             result?;
         }
         if let Some(hook) = &svc.restore_post_hook {

@@ -42,6 +42,7 @@ pub struct StackSpec {
 pub mod apply;
 pub mod converge;
 pub mod docker;
+pub mod helper;
 pub mod objects;
 pub mod raw_services;
 pub mod remove;

@@ -1,6 +1,9 @@
 //! Crash safety: a real `cc-ci serve` executing 20 runs is killed with SIGKILL at random
 //! moments and restarted each time; every run still reaches a terminal phase, torn down, and
 //! after the janitor's start-up sweep nothing of the instance is left in Swarm.
+//!
+//! The kill times come from a seeded generator: the seed is printed, and
+//! `CCCI_CRASH_SEED=<seed>` replays the same kill times.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use cc_ci::api::{Object, RecipeSpec, RunPhase, RunSource, StageKind, TestRunSpec};
 use cc_ci::store::{LabelSelector, SledStore, Store};
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::harness::{leftovers, sweep};
 use crate::fixture_repo::FixtureRepo;
@@ -96,7 +100,16 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
         }
     }
 
-    let mut rng = rand::rng();
+    let seed: u64 = match std::env::var("CCCI_CRASH_SEED") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("CCCI_CRASH_SEED={v:?} is not a number")),
+        Err(_) => rand::rng().random(),
+    };
+    // Printed (and in every failure message) so a failure can be replayed.
+    println!("crash test seed: {seed} (replay with CCCI_CRASH_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut kills = 0;
     loop {
@@ -117,7 +130,7 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
                 assert_eq!(
                     r.status.phase,
                     RunPhase::Succeeded,
-                    "{} after {kills} kills: {}",
+                    "{} after {kills} kills (CCCI_CRASH_SEED={seed}): {}",
                     r.name(),
                     serde_json::to_string_pretty(&r.status).unwrap()
                 );
@@ -126,7 +139,7 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
         }
         assert!(
             Instant::now() < deadline,
-            "{done}/{RUNS} runs done after {kills} kills"
+            "{done}/{RUNS} runs done after {kills} kills (CCCI_CRASH_SEED={seed})"
         );
     }
     assert!(
@@ -140,7 +153,7 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
     while !leftovers(INSTANCE).is_empty() {
         assert!(
             Instant::now() < deadline,
-            "left in Swarm: {:?}",
+            "left in Swarm (CCCI_CRASH_SEED={seed}): {:?}",
             leftovers(INSTANCE)
         );
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -256,9 +256,10 @@ async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
     };
     let shutdown = CancellationToken::new();
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
     let handle = tokio::spawn(controllers::run(
         store.clone(),
-        Arc::new(Metrics::new()),
+        metrics.clone(),
         settings,
         shutdown.clone(),
         ready_tx,
@@ -286,7 +287,19 @@ async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
         .unwrap()
         .metadata
         .resource_version;
+    let reconciles = || {
+        metrics
+            .reconcile_total
+            .with_label_values(&["recipe-status", "success"])
+            .get()
+    };
+    let before = reconciles();
     sleep(Duration::from_millis(2500)).await;
+    assert!(
+        reconciles() >= before + 2,
+        "no resync pass happened in 2.5 s ({before} reconciles before, {} after)",
+        reconciles()
+    );
     let after = store
         .get::<RecipeSpec>("a")
         .unwrap()
