@@ -42,6 +42,53 @@ fn rolled(recipe: &Recipe, runs: &[&TestRun]) -> RecipeStatus {
 }
 
 #[test]
+fn runs_of_another_repository_do_not_count_toward_the_recipes_result() {
+    use StageKind::*;
+    use StagePhase::*;
+    let a = recipe("a", "https://git.example.org/a.git");
+    let own = run("own", 1, RunPhase::Failed, vec![stage(Install, Failed)]);
+    let mut same_url = run(
+        "same-url",
+        2,
+        RunPhase::Failed,
+        vec![stage(Install, Failed)],
+    );
+    same_url.spec.git = Some("https://git.example.org/a.git".into());
+    let mut fork = run("fork", 3, RunPhase::Succeeded, vec![stage(Install, Passed)]);
+    fork.spec.git = Some("https://git.example.org/someone-else/a.git".into());
+    let s = rolled(&a, &[&own, &same_url, &fork]);
+    assert_eq!(s.badge.map(|b| b.as_str()), Some("failing"), "{s:?}");
+    assert_eq!(s.level, Some(0));
+    assert_eq!(s.stages["install"].run, "same-url");
+    assert_eq!(
+        s.last_run.as_deref(),
+        Some("fork"),
+        "it is still the latest run"
+    );
+    let only_fork = rolled(&a, &[&fork]);
+    assert_eq!(only_fork.badge.map(|b| b.as_str()), Some("unknown"));
+    assert_eq!(only_fork.level, None);
+}
+
+#[test]
+fn recipe_timeouts_out_of_range_are_refused_with_the_field() {
+    use cc_ci::api::Spec;
+    let mut spec = recipe("a", "https://git.example.org/a.git").spec;
+    spec.timeouts.run_seconds = Some(u64::MAX);
+    spec.timeouts.stage_seconds = Some(0);
+    let errors = spec.validate().unwrap_err();
+    let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    assert_eq!(
+        fields,
+        ["spec.timeouts.stageSeconds", "spec.timeouts.runSeconds"],
+        "{errors:?}"
+    );
+    spec.timeouts.run_seconds = Some(cc_ci::api::MAX_TIMEOUT_SECONDS);
+    spec.timeouts.stage_seconds = Some(1);
+    assert!(spec.validate().is_ok());
+}
+
+#[test]
 fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
     use StageKind::*;
     use StagePhase::*;
