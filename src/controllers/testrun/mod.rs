@@ -40,6 +40,7 @@ pub mod record;
 pub mod sink;
 pub mod steps;
 pub mod stop;
+pub mod teardown;
 pub mod workspace;
 
 #[cfg(test)]
@@ -61,7 +62,7 @@ use self::steps::RunEnv;
 use self::stop::{Limits, Stop, newer_run};
 use self::workspace::Workspace;
 use super::{RunSettings, Started};
-use crate::api::{RecipeSpec, RunPhase, StepName, StepStatus, TestRun, TestRunSpec, TestRunStatus};
+use crate::api::{RecipeSpec, RunPhase, StepName, TestRun, TestRunSpec, TestRunStatus};
 use crate::executor::TestExecutor;
 use crate::metrics::Metrics;
 use crate::runlog::{RUN_STREAM, RunLogError, RunLogs};
@@ -228,7 +229,7 @@ pub async fn reconcile<St: Store>(
     finalizer(&ctx.store, FINALIZER, run, |event| async {
         match event {
             Event::Apply(run) => apply(&run, &ctx).await,
-            Event::Cleanup(run) => cleanup(&run, &ctx).await,
+            Event::Cleanup(run) => teardown::cleanup(&run, &ctx).await,
         }
     })
     .await
@@ -329,7 +330,7 @@ async fn apply<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, Re
         RunPhase::Pending => admit::admit(run, ctx).await,
         RunPhase::Running => progress(run, ctx).await,
         _ if run.status.torn_down => Ok(Action::await_change()),
-        _ => retry_teardown(run, ctx).await,
+        _ => teardown::retry(run, ctx).await,
     }
 }
 
@@ -360,7 +361,7 @@ async fn progress<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action,
             Ok(Action::requeue(Duration::ZERO))
         }
         (Next::Wait(d), _) => Ok(Action::requeue(d)),
-        (Next::Teardown, _) => teardown(run, ctx, status).await,
+        (Next::Teardown, _) => teardown::teardown(run, ctx, status).await,
         (Next::Conclude, _) => {
             record::stages_ended(&mut status, now);
             write_status(ctx, run, &status).await?;
@@ -444,100 +445,4 @@ async fn start_stage<St: Store>(
     write_status(ctx, run, &status).await?;
     sink::log_lines(ctx, run.name(), kind.as_str(), &[line]).await;
     Ok(Action::requeue(Duration::ZERO))
-}
-
-/// The verdict is decided: remove everything the run created (never stopped from outside).
-async fn teardown<St: Store>(
-    run: &TestRun,
-    ctx: &Context<St>,
-    mut status: TestRunStatus,
-) -> Result<Action, ReconcileError> {
-    let j = match status
-        .steps
-        .iter()
-        .position(|s| s.name == StepName::Teardown)
-    {
-        Some(j) => j,
-        None => {
-            status.steps.push(StepStatus::pending(StepName::Teardown));
-            status.steps.len() - 1
-        }
-    };
-    let workspace = workspace(ctx, run)?;
-    let (docker, instance) = (&ctx.docker, ctx.settings.instance.as_str());
-    drive(
-        ctx,
-        run,
-        status,
-        StepAt::Run(j),
-        RUN_STREAM,
-        Stoppable::No,
-        |mut log| {
-            let workspace = &workspace;
-            async move { steps::teardown(docker, instance, run.name(), workspace, &mut *log).await }
-        },
-    )
-    .await
-}
-
-/// A run that ended but whose teardown gave up: try again now and then.
-async fn retry_teardown<St: Store>(
-    run: &TestRun,
-    ctx: &Context<St>,
-) -> Result<Action, ReconcileError> {
-    let workspace = workspace(ctx, run)?;
-    let sink = sink::LogSink::open(ctx, run.name(), RUN_STREAM).await;
-    let mut log = sink.callback();
-    let outcome = steps::teardown(
-        &ctx.docker,
-        &ctx.settings.instance,
-        run.name(),
-        &workspace,
-        &mut log,
-    )
-    .await;
-    match outcome {
-        Ok(_) => {
-            sink.close(Some("teardown retried: done".into())).await;
-            let mut status = run.status.clone();
-            status.torn_down = true;
-            write_status(ctx, run, &status).await?;
-            Ok(Action::await_change())
-        }
-        Err(e) => {
-            let why = driver::error_chain(&e);
-            sink.close(Some(format!("teardown retried, failed again: {why}")))
-                .await;
-            tracing::warn!(run = run.name(), error = %sink::redactor(ctx, run.name()).redact(&why),
-                "teardown of a finished run failed again");
-            Ok(Action::requeue(TEARDOWN_RETRY))
-        }
-    }
-}
-
-/// Deletion: tear down whatever is left, then drop the run's directory (logs included).
-async fn cleanup<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, ReconcileError> {
-    if !run.status.torn_down {
-        let workspace = workspace(ctx, run)?;
-        let mut quiet = |_: &str| {};
-        steps::teardown(
-            &ctx.docker,
-            &ctx.settings.instance,
-            run.name(),
-            &workspace,
-            &mut quiet,
-        )
-        .await
-        .map_err(|e| ReconcileError::Step {
-            run: run.name().to_string(),
-            step: StepName::Teardown,
-            attempt: 1,
-            message: driver::error_chain(&e),
-        })?;
-        tracing::info!(run = run.name(), "deleted run torn down");
-    }
-    if let Err(e) = ctx.logs.remove_run(run.name()).await {
-        tracing::warn!(run = run.name(), error = %e, "cannot remove the run's directory");
-    }
-    Ok(Action::await_change())
 }

@@ -73,7 +73,8 @@ pub struct StepResult {
 }
 
 impl StepResult {
-    fn passed(message: impl Into<String>) -> Self {
+    /// A passed step.
+    pub fn passed(message: impl Into<String>) -> Self {
         StepResult {
             ok: true,
             message: message.into(),
@@ -81,7 +82,8 @@ impl StepResult {
         }
     }
 
-    fn failed(message: impl Into<String>) -> Self {
+    /// A step failed because of the recipe.
+    pub fn failed(message: impl Into<String>) -> Self {
         StepResult {
             ok: false,
             message: message.into(),
@@ -492,29 +494,4 @@ fn current_version(stage: StageKind, phase: TestPhase, info: &AppInfo) -> String
     } else {
         info.version.clone().unwrap_or_default()
     }
-}
-
-/// Removes everything the run owns in Swarm (its objects labelled with the run **and** this
-/// controller's instance: another instance's run of the same name is not touched), then its
-/// checkouts, secrets file and backups. Needs nothing of the Recipe, so it works after the
-/// Recipe record is gone.
-pub async fn teardown(
-    docker: &Docker,
-    instance: &str,
-    run: &str,
-    workspace: &Workspace,
-    log: StepLog<'_>,
-) -> Result<StepResult, StepError> {
-    let removed = deploy::teardown(docker, instance, run, REMOVE_TIMEOUT).await?;
-    log(&format!(
-        "removed {} services, {} networks, {} volumes, {} secrets, {} configs",
-        removed.services.len(),
-        removed.networks.len(),
-        removed.volumes.len(),
-        removed.secrets.len(),
-        removed.configs.len()
-    ));
-    workspace.clean().await?;
-    log("removed the run's checkouts, secrets file and backups");
-    Ok(StepResult::passed("everything the run created is removed"))
 }
