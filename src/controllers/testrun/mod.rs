@@ -131,6 +131,16 @@ pub enum ReconcileError {
         #[source]
         source: RunLogError,
     },
+    /// Planning a stage met an infrastructure problem; it is planned again.
+    #[error("TestRun {run:?}: planning stage {stage}: {message}")]
+    Plan {
+        /// The run.
+        run: String,
+        /// The stage.
+        stage: &'static str,
+        /// What went wrong, with its causes, redacted.
+        message: String,
+    },
     /// A step met an infrastructure problem; it runs again after its backoff.
     #[error("TestRun {run:?}: step {step} (attempt {attempt}): {message}")]
     Step {
@@ -420,10 +430,9 @@ async fn start_stage<St: Store>(
     let facts = match steps::stage_facts(env, &status, kind).await {
         Ok(f) => f,
         Err(e) => {
-            return Err(ReconcileError::Step {
+            return Err(ReconcileError::Plan {
                 run: run.name().to_string(),
-                step: StepName::Fetch,
-                attempt: 1,
+                stage: kind.as_str(),
                 message: env.redactor.redact(&driver::error_chain(&e)),
             });
         }

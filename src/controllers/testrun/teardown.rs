@@ -103,7 +103,7 @@ pub async fn cleanup<St: Store>(
             run: run.name().to_string(),
             step: StepName::Teardown,
             attempt: 1,
-            message: driver::error_chain(&e),
+            message: sink::redactor(ctx, run.name()).redact(&driver::error_chain(&e)),
         })?;
         tracing::info!(run = run.name(), "deleted run torn down");
     }
