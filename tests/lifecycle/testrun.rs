@@ -185,6 +185,17 @@ async fn failing_healthcheck_fails_install_naming_the_service_and_skips_the_rest
         "{}",
         run.status.message
     );
+    // The stage's own log says why the step failed, and that the wait went on meanwhile.
+    let install_log =
+        std::fs::read_to_string(ctl.run_dir("unhealthy").join("logs/install.log")).unwrap();
+    assert!(
+        install_log.contains("step converge failed: ") && install_log.contains("_app"),
+        "{install_log}"
+    );
+    assert!(
+        install_log.contains("step converge still running (10 s)"),
+        "a heartbeat while converge waits: {install_log}"
+    );
     assert_eq!(leftovers(instance), Vec::<String>::new());
     ctl.stop().await;
 }
