@@ -280,7 +280,7 @@ mod tests {
             Ok(WatchEvent::Init),
             Ok(WatchEvent::InitApply(recipe("a", "1"))),
             Ok(WatchEvent::InitDone),
-            Err(StoreError::Backend("boom".into())),
+            Err(StoreError::Expired(1)),
             Ok(WatchEvent::Apply(recipe("b", "1"))),
         ]);
         let mut s = Box::pin(reflector(w, events));
