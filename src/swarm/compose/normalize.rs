@@ -309,17 +309,11 @@ fn normalize_service(
     }
     normalize_ports(svc, path, ctx)?;
     normalize_volumes(svc, path, ctx)?;
-    match svc.get_mut("networks") {
-        Some(Value::Array(names)) => {
-            let map: Map<String, Value> = names.iter().map(|n| (stringify(n), json!({}))).collect();
-            svc.insert("networks".into(), Value::Object(map));
-        }
-        Some(Value::Object(map)) => {
-            for v in map.values_mut().filter(|v| v.is_null()) {
-                *v = json!({});
-            }
-        }
-        _ => {}
+    // `- proxy` and `proxy:` stay `null` (not `{}`): an overlay's bare entry leaves the earlier
+    // file's aliases alone, one with a body replaces them (see `merge`).
+    if let Some(Value::Array(names)) = svc.get("networks") {
+        let map: Map<String, Value> = names.iter().map(|n| (stringify(n), Value::Null)).collect();
+        svc.insert("networks".into(), Value::Object(map));
     }
     if let Some(Value::Object(hc)) = svc.get_mut("healthcheck")
         && let Some(Value::String(test)) = hc.get("test")
