@@ -160,7 +160,12 @@ fn merge_service(
         };
         let over = match src.remove(*list) {
             Some(Value::Array(over)) => over,
-            _ => Vec::new(),
+            None | Some(Value::Null) => Vec::new(),
+            // Not a list: left for the generic merge, so loading reports the wrong shape.
+            Some(other) => {
+                src.insert((*list).to_owned(), other);
+                continue;
+            }
         };
         *items = merge_keyed(std::mem::take(items), over, *key);
     }
