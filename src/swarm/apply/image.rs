@@ -301,6 +301,11 @@ mod tests {
             "host:x/y",
             "nginx:1.24 ",
             "${IMAGE}",
+            "ngïnx:1",
+            "é/x",
+            "reg.example:5000/ñ",
+            "nginx:1.24\n",
+            "[::1/x",
         ] {
             assert_eq!(familiar_tagged(bad), None, "{bad:?} must not parse");
         }
