@@ -13,6 +13,7 @@ use futures::future::try_join_all;
 use super::StackSpec;
 use references::References;
 
+pub mod image;
 mod references;
 use super::docker::{EngineError, NAMESPACE_LABEL, is_not_found, server_message, status_code};
 use super::service_diff::{
@@ -56,6 +57,7 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// services created or updated concurrently.
 /// A service is updated (with its current `version.index`) only when the spec we would send
 /// differs from the stored one; an unchanged stack costs a few reads and no writes to services.
+/// Images are sent the way docker's client sends them (see [`image::with_sent_image`]).
 /// `stack.extra_labels` go on every object (services, their containers and volumes included).
 pub async fn apply(
     docker: &Docker,
@@ -328,14 +330,18 @@ async fn apply_service(
 ) -> Result<Outcome, EngineError> {
     let name = service_name(spec);
     let Some(mut current) = existing.cloned() else {
-        return match docker.create_service(spec.clone(), None).await {
+        return match docker
+            .create_service(image::with_sent_image(spec, None), None)
+            .await
+        {
             Ok(_) => Ok(Outcome::Created),
             Err(e) => Err(EngineError::api(format!("creating service {name}"), e)),
         };
     };
     for attempt in 1..=UPDATE_ATTEMPTS {
         let stored = references.with_network_names(&current.spec.clone().unwrap_or_default());
-        let desired = with_preserved_force_update(spec, &stored);
+        let desired =
+            with_preserved_force_update(&image::with_sent_image(spec, Some(&stored)), &stored);
         if same_service_spec(&desired, &stored) {
             return Ok(Outcome::Unchanged);
         }

@@ -20,6 +20,23 @@ pub async fn list_services(
     docker: &Docker,
     filters: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<Service>, EngineError> {
+    list_services_json(docker, filters)
+        .await?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| EngineError::Raw {
+            message: format!("decoding services: {e}"),
+        })
+}
+
+/// The services matching `filters` as the engine's JSON — with `PreviousSpec`, which bollard's
+/// model lacks — where each container spec's `Healthcheck` is renamed `HealthCheck`, so `Spec`
+/// and `PreviousSpec` decode as bollard's `ServiceSpec`.
+pub async fn list_services_json(
+    docker: &Docker,
+    filters: &HashMap<String, Vec<String>>,
+) -> Result<Vec<Value>, EngineError> {
     let body = get(docker, filters)
         .await
         .map_err(|e| EngineError::Raw { message: e.0 })?;
@@ -27,22 +44,18 @@ pub async fn list_services(
         message: format!("decoding services: {e}"),
     })?;
     for service in &mut services {
-        if let Some(container) = service
-            .pointer_mut("/Spec/TaskTemplate/ContainerSpec")
-            .and_then(Value::as_object_mut)
-        {
-            if let Some(health) = container.remove("Healthcheck") {
+        for pointer in [
+            "/Spec/TaskTemplate/ContainerSpec",
+            "/PreviousSpec/TaskTemplate/ContainerSpec",
+        ] {
+            if let Some(container) = service.pointer_mut(pointer).and_then(Value::as_object_mut)
+                && let Some(health) = container.remove("Healthcheck")
+            {
                 container.insert("HealthCheck".to_owned(), health);
             }
         }
     }
-    services
-        .into_iter()
-        .map(serde_json::from_value)
-        .collect::<Result<_, _>>()
-        .map_err(|e| EngineError::Raw {
-            message: format!("decoding services: {e}"),
-        })
+    Ok(services)
 }
 
 async fn get(docker: &Docker, filters: &HashMap<String, Vec<String>>) -> Result<String, RawError> {

@@ -23,7 +23,8 @@ pub fn with_preserved_force_update(desired: &ServiceSpec, stored: &ServiceSpec) 
 
 /// A service spec as JSON without the differences that do not matter: empty values (`null`, `{}`,
 /// `[]`, `""`, `false`: the engine's Go types drop them), values the daemon fills in by default
-/// (`Runtime: container`, `Isolation: default`, `EndpointSpec.Mode: vip`, a port's
+/// (`Runtime: container`, `Isolation: default`, `EndpointSpec.Mode: vip`, update/rollback
+/// `FailureAction: pause` and `Order: stop-first`, a port's
 /// `Protocol: tcp`, `Replicas: 1` of a replicated service, a zero restart `MaxAttempts` and
 /// update/rollback `Parallelism`/`MaxFailureRatio`, which the engine stores as plain numbers) and the deprecated top-level `Networks` (the daemon moves it into the task
 /// template).
@@ -46,6 +47,11 @@ pub fn normalise_service_spec(spec: &ServiceSpec) -> Value {
         "default",
     );
     remove_default(&mut value, &["EndpointSpec", "Mode"], "vip");
+    // An update/rollback config sent without them reads back with the engine's defaults.
+    for config in ["UpdateConfig", "RollbackConfig"] {
+        remove_default(&mut value, &[config, "FailureAction"], "pause");
+        remove_default(&mut value, &[config, "Order"], "stop-first");
+    }
     if let Some(ports) = value
         .pointer_mut("/EndpointSpec/Ports")
         .and_then(Value::as_array_mut)
@@ -240,6 +246,25 @@ mod tests {
         assert!(same_service_spec(&unset, &zeros));
         let global = spec(json!({"Name": "s", "Mode": {"Global": {}}}));
         assert!(!same_service_spec(&global, &stored));
+    }
+
+    #[test]
+    fn update_configs_sent_without_failure_action_or_order_read_back_with_the_defaults() {
+        let sent = spec(json!({"Name": "s", "UpdateConfig": {"Delay": 5},
+                               "RollbackConfig": {"Parallelism": 2}}));
+        let stored = spec(json!({"Name": "s",
+            "UpdateConfig": {"Delay": 5, "FailureAction": "pause", "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 2, "FailureAction": "pause", "Order": "stop-first"}}));
+        assert!(same_service_spec(&sent, &stored));
+        let rollback = spec(json!({"Name": "s",
+            "UpdateConfig": {"Delay": 5, "FailureAction": "rollback", "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 2}}));
+        assert!(!same_service_spec(&rollback, &stored));
+        let start_first = spec(
+            json!({"Name": "s", "UpdateConfig": {"Delay": 5, "Order": "start-first"},
+                                      "RollbackConfig": {"Parallelism": 2}}),
+        );
+        assert!(!same_service_spec(&start_first, &stored));
     }
 
     #[test]

@@ -115,11 +115,12 @@ pub async fn read(docker: &Docker, stack: &str) -> Value {
         "services": services, "networks": networks, "secrets": secrets, "configs": configs,
     });
     drop_cc_ci_labels(&mut state);
+    drop_label_only_volume_options(&mut state);
     replace_stack_name(state, stack)
 }
 
 /// Removes cc-ci's own labels from every `Labels` map (an accepted difference).
-fn drop_cc_ci_labels(value: &mut Value) {
+pub fn drop_cc_ci_labels(value: &mut Value) {
     match value {
         Value::Object(object) => {
             for (key, member) in object.iter_mut() {
@@ -133,6 +134,29 @@ fn drop_cc_ci_labels(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(drop_cc_ci_labels),
         _ => {}
+    }
+}
+
+/// Removes a mount's `VolumeOptions` left holding only an empty `Labels` map once cc-ci's labels
+/// are gone: cc-ci labels anonymous volumes too (so they can be swept), the CLI sends no options
+/// for them (part of the accepted label difference).
+fn drop_label_only_volume_options(state: &mut Value) {
+    let services = state
+        .get_mut("services")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|s| s.values_mut());
+    for service in services {
+        let mounts = service
+            .pointer_mut("/TaskTemplate/ContainerSpec/Mounts")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten();
+        for mount in mounts.filter_map(Value::as_object_mut) {
+            if mount.get("VolumeOptions") == Some(&json!({"Labels": {}})) {
+                mount.remove("VolumeOptions");
+            }
+        }
     }
 }
 

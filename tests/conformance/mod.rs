@@ -5,6 +5,7 @@
 //!
 //! Needs `scripts/test-env` (swarm, `proxy` network, fixture images) and the `docker` CLI.
 
+mod cross;
 mod engine_state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -154,7 +155,28 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
     );
 }
 
-/// Deploys `setup` both ways and asserts the engine holds the same objects.
+/// Local tags a setup needs (`images`: one `<source> <name>` per line, `#` comments), created with
+/// `docker tag`: nothing can be pulled here.
+fn tag_images(dir: &Path) {
+    let list = std::fs::read_to_string(dir.join("images")).unwrap_or_default();
+    for line in list.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (source, name) = line.split_once(' ').expect("`<source> <name>` lines");
+        let status = Command::new("docker")
+            .args(["tag", source, name.trim()])
+            .status()
+            .expect("running docker tag");
+        assert!(status.success(), "docker tag {source} {name}");
+    }
+}
+
+/// Deploys `setup` both ways and asserts the engine holds the same objects; then that cc-ci
+/// applying onto the CLI's stack, and the CLI deploying onto cc-ci's, change no service.
+///
+/// A setup with a `sequential` file publishes ingress ports (unique across the swarm): the CLI's
+/// stack is removed before cc-ci deploys its own.
 async fn conforms(setup: &str) {
     let dir = setups_dir().join(setup);
     let docker = connect()
@@ -162,14 +184,26 @@ async fn conforms(setup: &str) {
         .expect("Docker reachable (run scripts/test-env)");
     let (by_cli, by_cc_ci) = stack_names(setup);
     sweep(&docker, setup, [&by_cli, &by_cc_ci]).await;
+    tag_images(&dir);
+    let sequential = dir.join("sequential").exists();
 
     create_external_secrets(&docker, &dir, &by_cli, setup).await;
-    create_external_secrets(&docker, &dir, &by_cc_ci, setup).await;
     docker_stack_deploy(&dir, &by_cli);
-    cc_ci_deploy(&docker, &dir, &by_cc_ci, setup).await;
-
     let expected = engine_state::read(&docker, &by_cli).await;
+    let mut problems = cross::cc_ci_onto_docker(&docker, &dir, &by_cli).await;
+    if sequential {
+        let opts = RemoveOptions {
+            volumes: true,
+            timeout: Duration::from_secs(60),
+        };
+        remove(&docker, &by_cli, &opts)
+            .await
+            .expect("removing the CLI's stack");
+    }
+    create_external_secrets(&docker, &dir, &by_cc_ci, setup).await;
+    cc_ci_deploy(&docker, &dir, &by_cc_ci, setup).await;
     let actual = engine_state::read(&docker, &by_cc_ci).await;
+    problems.extend(cross::docker_onto_cc_ci(&docker, &dir, &by_cc_ci).await);
     sweep(&docker, setup, [&by_cli, &by_cc_ci]).await;
 
     assert!(
@@ -185,6 +219,11 @@ async fn conforms(setup: &str) {
          differences already removed: {:?}):\n{}",
         ACCEPTED.iter().map(|(what, _)| *what).collect::<Vec<_>>(),
         diff.join("\n")
+    );
+    assert!(
+        problems.is_empty(),
+        "setup {setup}: switching between the CLI and cc-ci changed services:\n{}",
+        problems.join("\n")
     );
 }
 
@@ -213,6 +252,11 @@ macro_rules! setups {
 
 setups! {
     basic_web_matches_docker_stack_deploy => "basic-web",
+    image_names_match_docker_stack_deploy => "image-names",
+    overlay_fields_match_docker_stack_deploy => "overlay-fields",
+    overlay_mentioning_services_matches_docker_stack_deploy => "overlay-mention",
+    overlay_host_ports_match_docker_stack_deploy => "overlay-ports-host",
+    overlay_ingress_ports_match_docker_stack_deploy => "overlay-ports-ingress",
     container_options_match_docker_stack_deploy => "container-options",
     coop_full_recipe_matches_docker_stack_deploy => "coop-full",
     global_mode_matches_docker_stack_deploy => "global-mode",

@@ -361,3 +361,50 @@ fn unsupported_options_and_unset_variables_warn() {
     assert!(w.contains("variable TAG is not set"), "{w}");
     assert!(!w.contains("unknown key"), "{w}");
 }
+
+#[test]
+fn an_overlay_of_the_wrong_shape_is_reported_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "compose.yml",
+        "services:\n  app:\n    image: a\n    ports: [\"80:80\"]\n    networks: [n]\nnetworks:\n  n:\n",
+    );
+    for (overlay, path) in [
+        (
+            "services:\n  app:\n    ports: \"443:443\"\n",
+            "services.app.ports",
+        ),
+        (
+            "services:\n  app:\n    networks: {n: [x]}\n",
+            "services.app.networks.n[0]",
+        ),
+        (
+            "services:\n  app:\n    environment: 3\n",
+            "services.app.environment",
+        ),
+    ] {
+        write(dir.path(), "compose.over.yml", overlay);
+        let files = ["compose.yml".to_owned(), "compose.over.yml".to_owned()];
+        match load(dir.path(), &files, &env(&[])) {
+            Err(ComposeError::Invalid { path: p, .. }) => assert_eq!(p, path, "{overlay}"),
+            other => panic!("{overlay}: expected an error at {path}, got {other:?}"),
+        }
+    }
+    // A service named in an overlay as a list, a number or nothing at all.
+    for overlay in ["services:\n  app: []\n", "services:\n  app: 3\n"] {
+        write(dir.path(), "compose.over.yml", overlay);
+        let files = ["compose.yml".to_owned(), "compose.over.yml".to_owned()];
+        assert!(
+            matches!(
+                load(dir.path(), &files, &env(&[])),
+                Err(ComposeError::Invalid { .. })
+            ),
+            "{overlay}"
+        );
+    }
+    write(dir.path(), "compose.over.yml", "services:\n  app:\n");
+    let files = ["compose.yml".to_owned(), "compose.over.yml".to_owned()];
+    let loaded = load(dir.path(), &files, &env(&[])).unwrap();
+    assert_eq!(loaded.compose.services["app"].ports.len(), 1);
+}

@@ -7,7 +7,6 @@
 //!   loose spellings docker/cli's schema refuses are accepted (`cpus: 0.5` as a number,
 //!   `tmpfs.size: 16M`, numeric strings for port `target`/`published`, `init: "${X}"`);
 //! - unset variables are reported as warnings (docker/cli substitutes `""` silently);
-//! - `healthcheck.test` is replaced by an overlay (docker/cli appends the two lists);
 //! - files with different `version:` values are not rejected;
 //! - the single-letter Windows drive rule of short volume specs (`c:/x`) is not applied;
 //! - look-ups (`environment: [FOO]`, `~` in bind paths) use the given environment, not the
@@ -151,7 +150,7 @@ pub fn load(
         })?;
         match merged.as_mut() {
             None => merged = Some(tree),
-            Some(base) => merge::merge_files(base, tree),
+            Some(base) => warnings.extend(merge::merge_files(base, tree, file)),
         }
     }
     let merged = merged.unwrap_or(Value::Null);

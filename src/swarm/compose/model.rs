@@ -48,7 +48,9 @@ pub struct Service {
     pub configs: Vec<FileReference>,
     /// Mounts.
     pub volumes: Vec<ServiceVolume>,
-    /// Networks to attach to (empty: the stack's `default` network).
+    /// Networks to attach to (empty: the stack's `default` network); `- name` / `name:` (null)
+    /// reads as an attachment without options.
+    #[serde(deserialize_with = "null_values_as_default")]
     pub networks: BTreeMap<String, ServiceNetwork>,
     /// Published ports.
     pub ports: Vec<Port>,
@@ -98,6 +100,19 @@ pub struct Service {
     pub restart: Option<String>,
     /// `depends_on:`; ignored by Swarm, accepted silently like docker/cli.
     pub depends_on: Option<serde_json::Value>,
+}
+
+/// A map whose `null` values read as the value type's default.
+fn null_values_as_default<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let map = Option::<BTreeMap<String, Option<T>>>::deserialize(d)?.unwrap_or_default();
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 /// A secret or config mount of a service (long form).

@@ -4,12 +4,20 @@
 //! and environment look-ups — all done per file, before files are merged, like docker/cli.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
 use super::shortform::{parse_port, parse_volume, shell_split};
 use super::units::type_name;
+
+#[path = "normalize_env.rs"]
+mod env;
+#[path = "normalize_values.rs"]
+mod values;
+use env::resolve_environment;
+pub use values::{absolute, stringify};
+use values::{is_empty, string_list, stringify_items, to_string_map};
 
 /// Service keys `docker stack deploy` refuses.
 const FORBIDDEN: &[(&str, &str)] = &[
@@ -309,17 +317,11 @@ fn normalize_service(
     }
     normalize_ports(svc, path, ctx)?;
     normalize_volumes(svc, path, ctx)?;
-    match svc.get_mut("networks") {
-        Some(Value::Array(names)) => {
-            let map: Map<String, Value> = names.iter().map(|n| (stringify(n), json!({}))).collect();
-            svc.insert("networks".into(), Value::Object(map));
-        }
-        Some(Value::Object(map)) => {
-            for v in map.values_mut().filter(|v| v.is_null()) {
-                *v = json!({});
-            }
-        }
-        _ => {}
+    // `- proxy` and `proxy:` stay `null` (not `{}`): an overlay's bare entry leaves the earlier
+    // file's aliases alone, one with a body replaces them (see `merge`).
+    if let Some(Value::Array(names)) = svc.get("networks") {
+        let map: Map<String, Value> = names.iter().map(|n| (stringify(n), Value::Null)).collect();
+        svc.insert("networks".into(), Value::Object(map));
     }
     if let Some(Value::Object(hc)) = svc.get_mut("healthcheck")
         && let Some(Value::String(test)) = hc.get("test")
@@ -430,191 +432,4 @@ fn normalize_volumes(
         m.insert("source".into(), json!(absolute(ctx.dir, &expanded)));
     }
     Ok(())
-}
-
-/// Builds the environment map from `env_file:` then `environment:`; a key without a value (or
-/// with an empty one) takes its value from the look-up environment when set there.
-fn resolve_environment(
-    svc: &mut Map<String, Value>,
-    path: &str,
-    ctx: &mut Context<'_>,
-) -> Result<()> {
-    let mut resolved: Map<String, Value> = Map::new();
-    let update = |vars: Vec<(String, Option<String>)>, resolved: &mut Map<String, Value>| {
-        for (k, v) in vars {
-            let value = match (v.as_deref(), ctx.env.get(&k)) {
-                (None | Some(""), Some(from_env)) => Value::String(from_env.clone()),
-                (v, _) => v.map_or(Value::Null, |s| Value::String(s.to_string())),
-            };
-            resolved.insert(k, value);
-        }
-    };
-    if let Some(Value::Array(files)) = svc.get("env_file") {
-        let mut vars = Vec::new();
-        for f in files {
-            let file = absolute(ctx.dir, &stringify(f));
-            let text = std::fs::read_to_string(&file).map_err(|e| NormalizeError {
-                path: format!("{path}.env_file"),
-                message: format!("cannot read {file}: {e}"),
-            })?;
-            vars.extend(parse_docker_env_file(&text));
-        }
-        update(vars, &mut resolved);
-    }
-    let env_path = format!("{path}.environment");
-    let vars: Vec<(String, Option<String>)> = match svc.get("environment") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                let s = stringify(item);
-                match s.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (s, None),
-                }
-            })
-            .collect(),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| (k.clone(), (!v.is_null()).then(|| stringify(v))))
-            .collect(),
-        Some(other) => {
-            return fail(
-                &env_path,
-                format!("expected a map or a list, got {}", type_name(other)),
-            );
-        }
-    };
-    update(vars, &mut resolved);
-    if svc.contains_key("environment") || svc.contains_key("env_file") {
-        svc.insert("environment".into(), Value::Object(resolved));
-    }
-    Ok(())
-}
-
-/// docker/cli's `opts.ParseEnvFile`: literal `KEY=VALUE` lines, `#` comments, no quoting.
-fn parse_docker_env_file(text: &str) -> Vec<(String, Option<String>)> {
-    text.lines()
-        .map(str::trim_start)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (l.trim_end().to_string(), None),
-        })
-        .collect()
-}
-
-/// `key: [a=b, c]` or `key: {a: b, c: null}` → a string map (missing values become "").
-fn to_string_map(obj: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
-    let Some(v) = obj.get_mut(key) else {
-        return Ok(());
-    };
-    let map: Map<String, Value> = match v {
-        Value::Null => Map::new(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| {
-                let s = stringify(i);
-                match s.split_once('=') {
-                    Some((k, v)) => (k.to_string(), json!(v)),
-                    None => (s, json!("")),
-                }
-            })
-            .collect(),
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    json!(if v.is_null() {
-                        String::new()
-                    } else {
-                        stringify(v)
-                    }),
-                )
-            })
-            .collect(),
-        other => {
-            return fail(
-                path,
-                format!("expected a map or a list, got {}", type_name(other)),
-            );
-        }
-    };
-    *v = Value::Object(map);
-    Ok(())
-}
-
-fn string_list(obj: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
-    match obj.get_mut(key) {
-        Some(Value::String(s)) => {
-            let s = s.clone();
-            obj.insert(key.into(), json!([s]));
-        }
-        Some(Value::Array(items)) => stringify_items(items),
-        Some(Value::Null) => {
-            obj.remove(key);
-        }
-        Some(other) => {
-            return fail(
-                path,
-                format!("invalid type {} for string list", type_name(other)),
-            );
-        }
-        None => {}
-    }
-    Ok(())
-}
-
-fn stringify_items(items: &mut [Value]) {
-    for item in items.iter_mut() {
-        if !item.is_string() {
-            *item = Value::String(stringify(item));
-        }
-    }
-}
-
-/// A scalar as Go's `fmt.Sprint` prints it (`true`, `3`, `0.5`).
-pub fn stringify(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e21 => {
-                format!("{}", f as i64)
-            }
-            _ => n.to_string(),
-        },
-        other => other.to_string(),
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
-}
-
-/// `filepath.Join(dir, p)` (cleaned) unless `p` is absolute.
-pub fn absolute(dir: &Path, p: &str) -> String {
-    let joined = if Path::new(p).is_absolute() {
-        PathBuf::from(p)
-    } else {
-        dir.join(p)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out.to_string_lossy().into_owned()
 }

@@ -286,14 +286,10 @@ fn endpoint(svc: &Service, opts: &ConvertOptions) -> Result<EndpointSpec, String
         .iter()
         .map(port)
         .collect::<Result<Vec<_>, String>>()?;
-    ports.sort_by_key(|p| {
-        (
-            p.published_port.unwrap_or(0),
-            p.target_port.unwrap_or(0),
-            p.protocol.map(|x| x.to_string()),
-            p.publish_mode.map(|x| x.to_string()),
-        )
-    });
+    // docker/cli sorts by published port only (`sort.Slice`, an insertion sort — so stable — up
+    // to 12 ports): ports sharing a published port (unpublished ones, or tcp and udp) keep their
+    // compose order.
+    ports.sort_by_key(|p| p.published_port.unwrap_or(0));
     let explicit = svc
         .deploy
         .endpoint_mode
