@@ -138,6 +138,7 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
             (key, value),
         ],
         stack: stack.to_owned(),
+        allow: allowances(dir),
         ..Default::default()
     };
     let spec = render(&source).expect("cc-ci renders the setup");
@@ -152,6 +153,14 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
         again.created.is_empty() && again.updated.is_empty(),
         "setup {setup}: re-applying unchanged files changed services: {again:?}"
     );
+}
+
+/// The compose policy exceptions a setup needs (its `allow` file, one per line), as an
+/// operator would pass them with `cc-ci stack deploy --allow`.
+fn allowances(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("allow"))
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Deploys `setup` both ways and asserts the engine holds the same objects.

@@ -305,6 +305,10 @@ fn env<'a, St: Store>(ctx: &'a Context<St>, run: &'a TestRun) -> Result<RunEnv<'
         converge_seconds: recipe
             .as_ref()
             .and_then(|r| r.spec.timeouts.converge_seconds),
+        allow: recipe
+            .as_ref()
+            .map(|r| r.spec.allow.clone())
+            .unwrap_or_default(),
         workspace: Workspace::new(dir),
         redactor: redactor(ctx, run.name()),
     })

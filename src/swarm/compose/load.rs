@@ -86,7 +86,10 @@ impl Root {
                 real.extend(rest.iter().rev());
                 return real;
             }
-            match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
                 (Some(name), Some(parent)) => {
                     rest.push(name);
                     existing = parent.to_path_buf();
@@ -168,7 +171,10 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("gone"), d.join("dangling")).unwrap();
         let root = Root::new(d).unwrap();
         assert!(root.file(d, "ok.yml").is_ok());
-        assert!(root.file(d, "inner").is_ok(), "an in-repo symlink to a file inside");
+        assert!(
+            root.file(d, "inner").is_ok(),
+            "an in-repo symlink to a file inside"
+        );
         assert!(root.file(d, "./sub/../ok.yml").is_ok());
         let canary = outside.path().join("canary");
         for bad in [
@@ -181,9 +187,18 @@ mod tests {
             assert_eq!(err.reason, OUTSIDE, "{bad}");
             assert!(!err.to_string().contains("canary") || bad.contains("canary"));
         }
-        assert!(root.file(d, "nope.yml").is_ok(), "missing inside: the reader says so");
-        assert!(root.file(d, "dangling").is_ok(), "reading it fails: nothing is read");
-        assert_eq!(root.file(d, "sub/root/nonexistent").unwrap_err().reason, OUTSIDE);
+        assert!(
+            root.file(d, "nope.yml").is_ok(),
+            "missing inside: the reader says so"
+        );
+        assert!(
+            root.file(d, "dangling").is_ok(),
+            "reading it fails: nothing is read"
+        );
+        assert_eq!(
+            root.file(d, "sub/root/nonexistent").unwrap_err().reason,
+            OUTSIDE
+        );
     }
 
     #[test]
