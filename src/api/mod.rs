@@ -4,6 +4,7 @@ mod deployment;
 mod meta;
 mod recipe;
 mod testrun;
+mod sources;
 mod validate;
 
 pub use deployment::{
@@ -16,7 +17,8 @@ pub use testrun::{
     AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepStatus, TestCounts,
     TestRun, TestRunSpec, TestRunStatus,
 };
-pub use validate::{FieldError, validate_name};
+pub use sources::{SourceSettings, check_git_url, set_source_settings, source_settings, valid_env_key};
+pub use validate::{FieldError, IDENTITY_KEYS, validate_env, validate_git_url, validate_name};
 
 use serde::{Deserialize, Serialize};
 

@@ -104,9 +104,10 @@ impl Spec for RecipeSpec {
 
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.git.trim().is_empty() {
-            errors.push(FieldError::new("spec.git", "must not be empty"));
+        if let Err(e) = super::validate_git_url("spec.git", &self.git) {
+            errors.push(e);
         }
+        errors.extend(super::validate_env("spec.env", &self.env));
         if let Some(repo) = &self.forge_repo {
             let parts: Vec<&str> = repo.split('/').collect();
             if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
