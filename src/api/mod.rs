@@ -3,8 +3,8 @@
 mod deployment;
 mod meta;
 mod recipe;
-mod testrun;
 mod sources;
+mod testrun;
 mod validate;
 
 pub use deployment::{
@@ -13,11 +13,13 @@ pub use deployment::{
 };
 pub use meta::{API_VERSION, Condition, ConditionStatus, Object, ObjectMeta, Spec, set_condition};
 pub use recipe::{Recipe, RecipeSpec, RecipeStatus, StageKind, StageSummary, Timeouts};
+pub use sources::{
+    SourceSettings, check_git_url, set_source_settings, source_settings, valid_env_key,
+};
 pub use testrun::{
     AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepStatus, TestCounts,
     TestRun, TestRunSpec, TestRunStatus,
 };
-pub use sources::{SourceSettings, check_git_url, set_source_settings, source_settings, valid_env_key};
 pub use validate::{FieldError, IDENTITY_KEYS, validate_env, validate_git_url, validate_name};
 
 use serde::{Deserialize, Serialize};

@@ -74,7 +74,11 @@ pub fn check_git_url(url: &str, settings: &SourceSettings) -> Result<(), String>
                 Err(local_refused())
             };
         }
-        if !settings.schemes.iter().any(|s| s.eq_ignore_ascii_case(&scheme)) {
+        if !settings
+            .schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&scheme))
+        {
             return Err(format!(
                 "uses scheme {scheme:?}; allowed: {}",
                 settings.schemes.join(", ")
@@ -88,7 +92,9 @@ pub fn check_git_url(url: &str, settings: &SourceSettings) -> Result<(), String>
         return Ok(());
     }
     if url.contains("::") {
-        return Err("uses a git transport helper (`<transport>::…`), which is never allowed".into());
+        return Err(
+            "uses a git transport helper (`<transport>::…`), which is never allowed".into(),
+        );
     }
     // `user@host:path` (scp-like): ssh, when the part before ':' has no '/'.
     if let Some((host, _)) = url.split_once(':')
@@ -176,11 +182,21 @@ mod tests {
     fn schemes_and_local_paths_follow_the_settings() {
         let s = strict();
         assert!(check_git_url("https://host/r", &s).is_ok());
-        for refused in ["http://host/r", "ssh://host/r", "git@host:r", "file:///etc", "/etc"] {
+        for refused in [
+            "http://host/r",
+            "ssh://host/r",
+            "git@host:r",
+            "file:///etc",
+            "/etc",
+        ] {
             let err = check_git_url(refused, &s).unwrap_err();
             assert!(!err.is_empty(), "{refused}");
         }
-        assert!(check_git_url("/etc", &s).unwrap_err().contains("allow_local_paths"));
+        assert!(
+            check_git_url("/etc", &s)
+                .unwrap_err()
+                .contains("allow_local_paths")
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub fn validate_git_url(field: &str, url: &str) -> Result<(), FieldError> {
 
 /// Checks a record's `env` overrides: every key a variable name, and none of the run's
 /// identity (`DOMAIN`, `STACK_NAME`), which only cc-ci sets. Errors name `<field>.<KEY>`.
-pub fn validate_env(field: &str, env: &std::collections::BTreeMap<String, String>) -> Vec<FieldError> {
+pub fn validate_env(
+    field: &str,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for key in env.keys() {
         if !super::sources::valid_env_key(key) {

@@ -399,9 +399,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("pwned");
         let url = format!("--upload-pack=touch {}", marker.display());
-        let err = fetch(&url, "main", &dir.path().join("ws"), &FetchOptions::default())
-            .await
-            .unwrap_err();
+        let err = fetch(
+            &url,
+            "main",
+            &dir.path().join("ws"),
+            &FetchOptions::default(),
+        )
+        .await
+        .unwrap_err();
         // `remote add` took the value as a URL (not as an unknown option); only the fetch
         // from a repository of that name failed.
         assert!(

@@ -16,10 +16,22 @@ async fn identity_keys_invalid_env_names_and_unusable_git_urls_are_refused_on_wr
                "metadata": {"name": "hostile"}, "spec": {"git": git, "env": env}})
     };
     let cases = [
-        (recipe("https://h/r.git", json!({"DOMAIN": "evil.example.com"})), "spec.env.DOMAIN"),
-        (recipe("https://h/r.git", json!({"STACK_NAME": "victim"})), "spec.env.STACK_NAME"),
-        (recipe("https://h/r.git", json!({"A-B": "x"})), "spec.env.A-B"),
-        (recipe("https://h/r.git", json!({"X=1\nDOMAIN": "x"})), "spec.env.X=1\nDOMAIN"),
+        (
+            recipe("https://h/r.git", json!({"DOMAIN": "evil.example.com"})),
+            "spec.env.DOMAIN",
+        ),
+        (
+            recipe("https://h/r.git", json!({"STACK_NAME": "victim"})),
+            "spec.env.STACK_NAME",
+        ),
+        (
+            recipe("https://h/r.git", json!({"A-B": "x"})),
+            "spec.env.A-B",
+        ),
+        (
+            recipe("https://h/r.git", json!({"X=1\nDOMAIN": "x"})),
+            "spec.env.X=1\nDOMAIN",
+        ),
         (recipe("", json!({})), "spec.git"),
         (recipe("--upload-pack=touch /tmp/x", json!({})), "spec.git"),
         (recipe("ext::sh -c touch% /tmp/x", json!({})), "spec.git"),

@@ -26,7 +26,8 @@ pub struct Case {
 
 const SAMPLE: &str = "TYPE=hostile\nDOMAIN=hostile.example.com\nLETS_ENCRYPT_ENV=\n";
 
-const APP: &str = "services:\n  app:\n    image: ccci/base:bookworm\n    command: [sleep, infinity]\n";
+const APP: &str =
+    "services:\n  app:\n    image: ccci/base:bookworm\n    command: [sleep, infinity]\n";
 
 /// Every case. The `.env.sample` is [`SAMPLE`] unless a case writes its own.
 pub const CASES: &[Case] = &[
@@ -108,7 +109,10 @@ pub const CASES: &[Case] = &[
     Case {
         name: "compose-file-entry-symlink",
         files: &[
-            (".env.sample", "TYPE=hostile\nDOMAIN=x\nCOMPOSE_FILE=compose.yml:compose.extra.yml\n"),
+            (
+                ".env.sample",
+                "TYPE=hostile\nDOMAIN=x\nCOMPOSE_FILE=compose.yml:compose.extra.yml\n",
+            ),
             ("compose.yml", APP),
         ],
         links: &[("compose.extra.yml", "{canary}")],
@@ -123,7 +127,10 @@ pub const CASES: &[Case] = &[
     Case {
         name: "compose-file-entry-climbs-out",
         files: &[
-            (".env.sample", "TYPE=hostile\nDOMAIN=x\nCOMPOSE_FILE=compose.yml:../outside/canary\n"),
+            (
+                ".env.sample",
+                "TYPE=hostile\nDOMAIN=x\nCOMPOSE_FILE=compose.yml:../outside/canary\n",
+            ),
             ("compose.yml", APP),
         ],
         links: &[],
@@ -151,10 +158,13 @@ pub const CASES: &[Case] = &[
         name: "docker-socket",
         files: &[(
             "compose.yml",
-            "services:\n  app:\n    image: ccci/base:bookworm\n    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n",
+            "services:\n  app:\n    image: ccci/base:bookworm\n    command: [sleep, infinity]\n    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n",
         )],
         links: &[],
-        expect: &["services.app.volumes[0].source", "bind:/var/run/docker.sock"],
+        expect: &[
+            "services.app.volumes[0].source",
+            "bind:/var/run/docker.sock",
+        ],
     },
     Case {
         name: "volume-driver-opts-bind",
@@ -214,12 +224,10 @@ pub const CASES: &[Case] = &[
 
 /// A case written to disk: the checkout and its canary.
 pub struct Written {
-    /// Holds everything.
-    pub tmp: tempfile::TempDir,
+    /// Holds everything (removed on drop).
+    pub _tmp: tempfile::TempDir,
     /// The recipe checkout.
     pub checkout: PathBuf,
-    /// The canary's text.
-    pub canary: String,
 }
 
 /// Writes `case` into a fresh temporary directory.
@@ -249,9 +257,8 @@ pub fn write(case: &Case) -> Written {
         std::os::unix::fs::symlink(fill(target), checkout.join(link)).unwrap();
     }
     Written {
-        tmp,
+        _tmp: tmp,
         checkout,
-        canary,
     }
 }
 

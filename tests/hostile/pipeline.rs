@@ -77,7 +77,11 @@ fn the_same_recipes_are_refused_by_cc_ci_stack_render() {
         assert!(!out.status.success(), "{}: rendered:\n{stdout}", case.name);
         if case.name != "env-sample-symlink" {
             for expected in case.expect {
-                assert!(stderr.contains(expected), "{}: {expected:?} not in {stderr}", case.name);
+                assert!(
+                    stderr.contains(expected),
+                    "{}: {expected:?} not in {stderr}",
+                    case.name
+                );
             }
         }
         assert_no_canary(case, &stdout, "stack render's output");
@@ -114,7 +118,10 @@ fn abra_sh_and_the_sample_cannot_change_the_runs_domain_or_stack() {
                 ".env.sample",
                 "TYPE=hostile\nDOMAIN=evil.example.com\nSTACK_NAME=victim_example_com\nLETS_ENCRYPT_ENV=\n",
             ),
-            ("abra.sh", "export DOMAIN=evil.example.com\nexport STACK_NAME=victim_example_com\n"),
+            (
+                "abra.sh",
+                "export DOMAIN=evil.example.com\nexport STACK_NAME=victim_example_com\n",
+            ),
             (
                 "compose.yml",
                 "services:\n  app:\n    image: ccci/base:bookworm\n    deploy:\n      labels:\n        - traefik.http.routers.${STACK_NAME}.rule=Host(`${DOMAIN}`)\n",

@@ -203,7 +203,9 @@ fn nothing_the_recipe_or_the_overrides_say_changes_domain_or_stack_name() {
     let sample = "DOMAIN=evil.example.com\nexport STACK_NAME=victim_stack\n";
     let assignments = params.sample_assignments(sample);
     assert!(
-        !assignments.iter().any(|(_, v)| v.contains("evil") || v.contains("victim")),
+        !assignments
+            .iter()
+            .any(|(_, v)| v.contains("evil") || v.contains("victim")),
         "{assignments:?}"
     );
     let text = rewrite_sample(sample, &assignments);
@@ -231,7 +233,8 @@ fn recipe_files_behind_symlinks_out_of_the_checkout_are_refused_unread() {
         stack: None,
         overrides: BTreeMap::new(),
     };
-    let cases: [(&str, &[(&str, &str)], &str); 3] = [
+    type Files = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Files, &str); 3] = [
         (".env.sample", &[], ".env.sample"),
         ("abra.sh", &[(".env.sample", "DOMAIN=x\n")], "abra.sh"),
         (
