@@ -90,7 +90,8 @@ pub struct RecipeSpec {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
-    /// Compose policy exceptions this recipe is allowed (e.g. `privileged`, `host-bind-mount`).
+    /// Compose policy exceptions this recipe is allowed, each exact: `KEY` or `KEY:VALUE`
+    /// (e.g. `privileged`, `cap_add:NET_ADMIN`, `bind:/var/run/docker.sock`, `ports:8080`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
     /// When true the poller ignores this recipe.
