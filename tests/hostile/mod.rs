@@ -8,6 +8,7 @@
 mod api;
 mod pipeline;
 mod swarm;
+mod testrun_swarm;
 
 use std::path::PathBuf;
 
