@@ -221,7 +221,26 @@ pub const CASES: &[Case] = &[
         links: &[],
         expect: &["services.app.deploy.labels", "reserved label"],
     },
+    Case {
+        name: "secret-length-bomb",
+        files: &[
+            (
+                ".env.sample",
+                "TYPE=hostile\nDOMAIN=x\nSECRET_DB_VERSION=v1 # length=99999999999\n",
+            ),
+            (
+                "compose.yml",
+                "services:\n  app:\n    image: ccci/base:bookworm\n    secrets: [db]\nsecrets:\n  db:\n    external: true\n    name: ${STACK_NAME}_db_${SECRET_DB_VERSION}\n",
+            ),
+        ],
+        links: &[],
+        expect: &["SECRET_DB_VERSION", "length"],
+    },
 ];
+
+/// Cases about recipe-app files (`abra.sh`, secret modifiers) that `cc-ci stack render`
+/// (compose files + an operator's env file) never reads.
+pub const APP_ONLY: &[&str] = &["abra-sh-symlink", "secret-length-bomb"];
 
 /// A case written to disk: the checkout and its canary.
 pub struct Written {
