@@ -142,3 +142,46 @@ fn published_ports_are_refused_without_an_allowance_naming_each() {
     );
     assert!(!stderr.contains("\"8080\""), "8080 is allowed: {stderr}");
 }
+
+#[test]
+fn compose_files_are_confined_to_the_first_files_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("compose.yml"),
+        "services:\n  app:\n    image: x\n    configs: [c]\nconfigs:\n  c:\n    file: ./c.txt\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("c.txt"), "inside").unwrap();
+    std::fs::write(
+        tmp.path().join("outside.yml"),
+        "services:\n  app:\n    environment: [CANARY_OUTSIDE=1]\n",
+    )
+    .unwrap();
+    let run = |files: &[&std::path::Path]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cc-ci"));
+        cmd.current_dir(tmp.path()).args(["stack", "render"]);
+        for f in files {
+            cmd.arg("-c").arg(f);
+        }
+        cmd.arg("st").output().unwrap()
+    };
+    let ok = run(&[&project.join("compose.yml")]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = run(&[
+        &project.join("compose.yml"),
+        &tmp.path().join("outside.yml"),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("COMPOSE_FILE") && stderr.contains("outside"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&refused.stdout).contains("CANARY_OUTSIDE"));
+}

@@ -173,7 +173,7 @@ async fn run_deploy(deploy: DeployArgs) -> anyhow::Result<()> {
 /// Builds a stack the way `cc-ci stack render` does, through the same pipeline as a test run's
 /// deploy ([`crate::recipe::pipeline`]): the env file (over the process environment, with
 /// `STACK_NAME` defaulting to the stack name), the compose files — every file they name must
-/// stay inside the env file's directory (or the current one with `-c`) — the compose policy
+/// stay inside the env file's directory (or the first `-c` file's) — the compose policy
 /// with `--allow`'s exceptions, conversion.
 pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
@@ -194,12 +194,25 @@ pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
     let (dir, files) = if source.compose_files.is_empty() {
         (env_dir, compose_files_from_env(&env))
     } else {
-        let files = source
+        // Like compose's project directory: the first file's directory, which every file
+        // (the other `-c` files included) must stay inside.
+        let files: Vec<PathBuf> = source
             .compose_files
             .iter()
-            .map(|f| f.to_string_lossy().into_owned())
+            .map(std::path::absolute)
+            .collect::<Result<_, _>>()
+            .context("resolving the compose file paths")?;
+        let dir = files[0].parent().map(Path::to_path_buf).unwrap_or_default();
+        let files = files
+            .iter()
+            .map(|f| {
+                f.strip_prefix(&dir)
+                    .unwrap_or(f)
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
-        (PathBuf::from("."), files)
+        (dir, files)
     };
     let allow = Allowances::new(&source.allow);
     let src = StackSource {
