@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::recipe::pipeline::{self, StackSource};
+use crate::recipe::pipeline::{self, StackError, StackSource};
 use crate::recipe::policy::Allowances;
 use crate::swarm::StackSpec;
 use crate::swarm::apply::{ApplyOptions, apply};
@@ -226,5 +226,10 @@ pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
         app: None,
         secrets: &[],
     };
-    pipeline::build(&src).with_context(|| format!("building stack from {}", files.join(":")))
+    match pipeline::build(&src) {
+        Ok(spec) => Ok(spec),
+        Err(StackError::Compose(e)) => Err(e).context("loading compose files"),
+        Err(StackError::Convert(e)) => Err(e).context(format!("converting {}", files.join(":"))),
+        Err(e @ StackError::Policy(_)) => Err(e.into()),
+    }
 }
