@@ -22,7 +22,7 @@ use cc_ci::swarm::docker;
 use crate::fixture_repo::FixtureRepo;
 
 mod crash;
-mod harness;
+pub(crate) mod harness;
 mod isolation;
 mod testrun;
 
@@ -114,6 +114,7 @@ async fn webapp_upgrade_and_backup_restore_keep_data_and_teardown_leaves_nothing
         recipe: "webapp-pg",
         version: previous.tag(),
         force_dnsrr: true,
+        allow: &[],
     };
     let spec = deploy::stack_spec(&old, &generated, &stack_opts).unwrap();
     deploy::deploy(&engine, &spec).await.unwrap();
@@ -249,6 +250,7 @@ async fn static_site_volume_is_backed_up_whole_and_restored() {
         recipe: "static-site",
         version: "1.1.0+1.1",
         force_dnsrr: true,
+        allow: &[],
     };
     let spec = deploy::stack_spec(&site, &[], &opts).unwrap();
     deploy::deploy(&engine, &spec).await.unwrap();

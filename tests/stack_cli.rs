@@ -32,6 +32,9 @@ x-notes:
   anything: goes
 "#;
 
+/// The policy exceptions COMPOSE needs (its two published ports).
+const ALLOW_PORTS: [&str; 4] = ["--allow", "ports:8080", "--allow", "ports:8081"];
+
 /// Runs `cc-ci stack render` on COMPOSE with `extra` arguments: (endpoint mode by service, stderr).
 fn render(extra: &[&str]) -> (Vec<(String, Option<String>)>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -39,6 +42,7 @@ fn render(extra: &[&str]) -> (Vec<(String, Option<String>)>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
         .current_dir(dir.path())
         .args(["stack", "render", "-c", "compose.yml"])
+        .args(ALLOW_PORTS)
         .args(extra)
         .arg("st")
         .output()
@@ -109,4 +113,75 @@ fn unknown_compose_keys_are_warned_about_with_their_path() {
         ],
         "{stderr}"
     );
+}
+
+#[test]
+fn published_ports_are_refused_without_an_allowance_naming_each() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yml"), COMPOSE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .current_dir(dir.path())
+        .args([
+            "stack",
+            "render",
+            "-c",
+            "compose.yml",
+            "--allow",
+            "ports:8080",
+            "st",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is rendered");
+    assert!(
+        stderr.contains("services.direct.ports: port published on the host \"8081\"")
+            && stderr.contains("\"ports:8081\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"8080\""), "8080 is allowed: {stderr}");
+}
+
+#[test]
+fn compose_files_are_confined_to_the_first_files_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("compose.yml"),
+        "services:\n  app:\n    image: x\n    configs: [c]\nconfigs:\n  c:\n    file: ./c.txt\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("c.txt"), "inside").unwrap();
+    std::fs::write(
+        tmp.path().join("outside.yml"),
+        "services:\n  app:\n    environment: [CANARY_OUTSIDE=1]\n",
+    )
+    .unwrap();
+    let run = |files: &[&std::path::Path]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cc-ci"));
+        cmd.current_dir(tmp.path()).args(["stack", "render"]);
+        for f in files {
+            cmd.arg("-c").arg(f);
+        }
+        cmd.arg("st").output().unwrap()
+    };
+    let ok = run(&[&project.join("compose.yml")]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = run(&[
+        &project.join("compose.yml"),
+        &tmp.path().join("outside.yml"),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("COMPOSE_FILE") && stderr.contains("outside"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&refused.stdout).contains("CANARY_OUTSIDE"));
 }

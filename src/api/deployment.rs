@@ -39,6 +39,7 @@ impl Spec for ProxyDeploymentSpec {
 
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = common_checks(&self.git, &self.version, &self.domain);
+        errors.extend(super::validate_env("spec.env", &self.env));
         if self.wildcard_cert_file.is_some() != self.wildcard_key_file.is_some() {
             errors.push(FieldError::new(
                 "spec.wildcardKeyFile",
@@ -76,7 +77,8 @@ impl Spec for AppDeploymentSpec {
     const KIND: Kind = Kind::AppDeployment;
 
     fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let errors = common_checks(&self.git, &self.version, &self.domain);
+        let mut errors = common_checks(&self.git, &self.version, &self.domain);
+        errors.extend(super::validate_env("spec.env", &self.env));
         if errors.is_empty() {
             Ok(())
         } else {
@@ -87,8 +89,8 @@ impl Spec for AppDeploymentSpec {
 
 fn common_checks(git: &str, version: &str, domain: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if git.trim().is_empty() {
-        errors.push(FieldError::new("spec.git", "must not be empty"));
+    if let Err(e) = super::validate_git_url("spec.git", git) {
+        errors.push(e);
     }
     if version.trim().is_empty() {
         errors.push(FieldError::new("spec.version", "must not be empty"));

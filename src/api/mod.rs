@@ -3,6 +3,7 @@
 mod deployment;
 mod meta;
 mod recipe;
+mod sources;
 mod testrun;
 mod validate;
 
@@ -14,11 +15,14 @@ pub use meta::{API_VERSION, Condition, ConditionStatus, Object, ObjectMeta, Spec
 pub use recipe::{
     Badge, MAX_TIMEOUT_SECONDS, Recipe, RecipeSpec, RecipeStatus, StageKind, StageSummary, Timeouts,
 };
+pub use sources::{
+    SourceSettings, check_git_url, set_source_settings, source_settings, valid_env_key,
+};
 pub use testrun::{
     AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepName, StepStatus,
     TestCounts, TestPhase, TestRun, TestRunSpec, TestRunStatus,
 };
-pub use validate::{FieldError, validate_name};
+pub use validate::{FieldError, IDENTITY_KEYS, validate_env, validate_git_url, validate_name};
 
 use serde::{Deserialize, Serialize};
 

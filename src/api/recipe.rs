@@ -90,7 +90,8 @@ pub struct RecipeSpec {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
-    /// Compose policy exceptions this recipe is allowed (e.g. `privileged`, `host-bind-mount`).
+    /// Compose policy exceptions this recipe is allowed, each exact: `KEY` or `KEY:VALUE`
+    /// (e.g. `privileged`, `cap_add:NET_ADMIN`, `bind:/var/run/docker.sock`, `ports:8080`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
     /// When true the poller ignores this recipe and no new run of it is admitted.
@@ -104,9 +105,10 @@ impl Spec for RecipeSpec {
 
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.git.trim().is_empty() {
-            errors.push(FieldError::new("spec.git", "must not be empty"));
+        if let Err(e) = super::validate_git_url("spec.git", &self.git) {
+            errors.push(e);
         }
+        errors.extend(super::validate_env("spec.env", &self.env));
         if let Some(repo) = &self.forge_repo {
             let parts: Vec<&str> = repo.split('/').collect();
             if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {

@@ -62,8 +62,19 @@ impl Spec for TestRunSpec {
         if let Err(e) = super::validate_name(&self.recipe) {
             errors.push(FieldError::new("spec.recipe", e.message));
         }
+        if let Some(git) = &self.git
+            && let Err(e) = super::validate_git_url("spec.git", git)
+        {
+            errors.push(e);
+        }
         if self.git_ref.trim().is_empty() {
             errors.push(FieldError::new("spec.ref", "must not be empty"));
+        }
+        if self.git_ref.starts_with('-') {
+            errors.push(FieldError::new(
+                "spec.ref",
+                "must not start with '-' (git would read it as an option)",
+            ));
         }
         if self
             .git_ref

@@ -48,6 +48,39 @@ pub fn validate_name(name: &str) -> Result<(), FieldError> {
     }
 }
 
+/// The variables that make a run's identity (its domain and stack): cc-ci sets them for each
+/// run, after everything a recipe or a record says, and a record's `env` may not name them.
+pub const IDENTITY_KEYS: [&str; 2] = ["DOMAIN", "STACK_NAME"];
+
+/// Checks a record's git URL field against the `[sources]` settings in force.
+pub fn validate_git_url(field: &str, url: &str) -> Result<(), FieldError> {
+    super::sources::check_git_url(url, &super::sources::source_settings())
+        .map_err(|m| FieldError::new(field, m))
+}
+
+/// Checks a record's `env` overrides: every key a variable name, and none of the run's
+/// identity (`DOMAIN`, `STACK_NAME`), which only cc-ci sets. Errors name `<field>.<KEY>`.
+pub fn validate_env(
+    field: &str,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for key in env.keys() {
+        if !super::sources::valid_env_key(key) {
+            errors.push(FieldError::new(
+                format!("{field}.{key}"),
+                format!("{key:?} is not a valid variable name (letters, digits and '_', not starting with a digit)"),
+            ));
+        } else if IDENTITY_KEYS.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                format!("{field}.{key}"),
+                format!("{key} is set by cc-ci for each run and cannot be overridden"),
+            ));
+        }
+    }
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,7 @@ async fn swarm_deps(config: &Config) -> crate::controllers::SwarmDeps {
 
 /// Serves with `config` until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::api::set_source_settings(config.sources.clone());
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",

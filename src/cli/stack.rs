@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::recipe::pipeline::{self, StackError, StackSource};
+use crate::recipe::policy::Allowances;
 use crate::swarm::StackSpec;
 use crate::swarm::apply::{ApplyOptions, apply};
-use crate::swarm::compose::{compose_files_from_env, load};
+use crate::swarm::compose::compose_files_from_env;
 use crate::swarm::converge::{ConvergeOptions, wait};
-use crate::swarm::convert::{ConvertOptions, convert_loaded};
 use crate::swarm::docker::connect;
 use crate::swarm::env::EnvFile;
 use crate::swarm::remove::{RemoveOptions, remove};
@@ -50,6 +51,12 @@ pub struct SourceArgs {
     /// Extra label `KEY=VALUE` put on every object (repeatable).
     #[arg(long = "label", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+    /// A compose policy exception, as in a Recipe's `allow` (`KEY` or `KEY:VALUE`, e.g.
+    /// `cap_add:NET_ADMIN`, `bind:/srv/data`, `ports:8080`; repeatable). Without it, what an
+    /// untrusted recipe may not ask for (privileged, capabilities, host mounts and ports, other
+    /// stacks' objects, …) is refused, exactly as in a test run.
+    #[arg(long = "allow")]
+    pub allow: Vec<String>,
     /// The stack name (namespace).
     pub stack: String,
 }
@@ -163,8 +170,11 @@ async fn run_deploy(deploy: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads and converts a stack the way `cc-ci stack render` does: the env file (over the process
-/// environment, with `STACK_NAME` defaulting to the stack name), the compose files, conversion.
+/// Builds a stack the way `cc-ci stack render` does, through the same pipeline as a test run's
+/// deploy ([`crate::recipe::pipeline`]): the env file (over the process environment, with
+/// `STACK_NAME` defaulting to the stack name), the compose files — every file they name must
+/// stay inside the env file's directory (or the first `-c` file's) — the compose policy
+/// with `--allow`'s exceptions, conversion.
 pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.entry("STACK_NAME".to_owned())
@@ -184,18 +194,42 @@ pub fn render(source: &SourceArgs) -> anyhow::Result<StackSpec> {
     let (dir, files) = if source.compose_files.is_empty() {
         (env_dir, compose_files_from_env(&env))
     } else {
-        let files = source
+        // Like compose's project directory: the first file's directory, which every file
+        // (the other `-c` files included) must stay inside.
+        let files: Vec<PathBuf> = source
             .compose_files
             .iter()
-            .map(|f| f.to_string_lossy().into_owned())
+            .map(std::path::absolute)
+            .collect::<Result<_, _>>()
+            .context("resolving the compose file paths")?;
+        let dir = files[0].parent().map(Path::to_path_buf).unwrap_or_default();
+        let files = files
+            .iter()
+            .map(|f| {
+                f.strip_prefix(&dir)
+                    .unwrap_or(f)
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
-        (PathBuf::from("."), files)
+        (dir, files)
     };
-    let loaded = load(&dir, &files, &env).context("loading compose files")?;
-    let opts = ConvertOptions {
-        extra_labels: source.labels.iter().cloned().collect(),
+    let allow = Allowances::new(&source.allow);
+    let src = StackSource {
+        dir: &dir,
+        files: &files,
+        env: &env,
+        stack: &source.stack,
+        labels: source.labels.iter().cloned().collect(),
         force_dnsrr: source.dnsrr,
+        allow: &allow,
+        app: None,
+        secrets: &[],
     };
-    convert_loaded(&source.stack, &loaded, &opts)
-        .with_context(|| format!("converting {}", files.join(":")))
+    match pipeline::build(&src) {
+        Ok(spec) => Ok(spec),
+        Err(StackError::Compose(e)) => Err(e).context("loading compose files"),
+        Err(StackError::Convert(e)) => Err(e).context(format!("converting {}", files.join(":"))),
+        Err(e @ StackError::Policy(_)) => Err(e.into()),
+    }
 }

@@ -4,8 +4,9 @@
 //!
 //! Order of precedence, lowest first: `.env.sample` (with `DOMAIN`, `TYPE`/`RECIPE`,
 //! `LETS_ENCRYPT_ENV` and the overrides written into its text, so later lines that expand
-//! `$DOMAIN` see the run's domain), then `abra.sh` exports, then `STACK_NAME`, then the
-//! Recipe's overrides once more (they always win).
+//! `$DOMAIN` see the run's domain), then `abra.sh` exports, then the Recipe's overrides once
+//! more (they win over the recipe), then the run's identity — [`IDENTITY_KEYS`] `DOMAIN` and
+//! `STACK_NAME` — which nothing a recipe or a Recipe record says can change.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,15 @@ pub const MAX_OBJECT_NAME: usize = 64;
 
 /// Longest stack name we produce, so `<stack>_<service>` stays a valid DNS label (63).
 pub const MAX_STACK_NAME: usize = 40;
+
+/// The variables that make a run's identity: set by cc-ci last, never by the recipe's
+/// `.env.sample` or `abra.sh`, nor by a Recipe's `env` (refused when the record is written).
+pub use crate::api::IDENTITY_KEYS;
+
+/// Whether `key` is one of [`IDENTITY_KEYS`].
+pub fn is_identity_key(key: &str) -> bool {
+    IDENTITY_KEYS.contains(&key)
+}
 
 /// One variable of an app env, with its trailing-comment modifiers (`# length=32`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -249,7 +259,7 @@ impl AppParams {
             ),
             ("LETS_ENCRYPT_ENV".to_string(), String::new()),
         ];
-        for (k, v) in &self.overrides {
+        for (k, v) in self.overrides.iter().filter(|(k, _)| !is_identity_key(k)) {
             match out.iter_mut().find(|(a, _)| a == k) {
                 Some(slot) => slot.1 = v.clone(),
                 None => out.push((k.clone(), v.clone())),
@@ -258,8 +268,9 @@ impl AppParams {
         out
     }
 
-    /// Completes the parsed, rewritten sample: `abra.sh` exports merged over it, then
-    /// `STACK_NAME`, then the overrides again so they win over `abra.sh`.
+    /// Completes the parsed, rewritten sample: `abra.sh` exports merged over it, then the
+    /// overrides again so they win over `abra.sh`, then the run's `DOMAIN` and `STACK_NAME`
+    /// (whatever the recipe or the overrides said about them).
     pub fn finish(
         &self,
         mut env: AppEnv,
@@ -269,10 +280,11 @@ impl AppParams {
         for (k, v) in abra_sh_exports {
             env.set(k, v.clone());
         }
-        env.set("STACK_NAME", stack);
         for (k, v) in &self.overrides {
             env.set(k, v.clone());
         }
+        env.set("DOMAIN", self.domain.clone());
+        env.set("STACK_NAME", stack);
         env
     }
 }

@@ -1,25 +1,24 @@
 //! Deploying a run's app on the native swarm engine and tearing down everything a run owns.
 //!
-//! A deploy is: load the enabled compose files with the app env, do what abra does to the
-//! `app` service ([`super::app::prepare_compose`]), convert, add the run's generated secrets
-//! (recipes declare them `external`), label every object with `cc-ci.managed=true` and
-//! `cc-ci.run=<run>`, then apply. Converging is the caller's next step
+//! A deploy is the one compose → stack pipeline ([`super::pipeline`]: confined load, abra's
+//! additions to the `app` service, the compose policy, conversion, the run's generated
+//! secrets), every object labelled `cc-ci.managed=true` and `cc-ci.run=<run>`, then apply. Converging is the caller's next step
 //! ([`crate::swarm::converge::wait`]), so that it can be recorded as a step of its own. An
 //! upgrade is the same call with the new version's [`App`] and the same stack: volumes and
 //! existing secrets are kept, new secrets are created, services are updated in place.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use bollard::Docker;
-use bollard::models::SecretSpec as SwarmSecretSpec;
 
-use super::app::{App, prepare_compose};
+use super::app::App;
+use super::pipeline::{self, RecipeApp, StackError, StackSource};
+use super::policy::{Allowances, PolicyError};
 use super::secrets::AppSecret;
 use crate::swarm::StackSpec;
 use crate::swarm::apply::{ApplyOptions, ApplyReport, apply};
-use crate::swarm::compose::{self, ComposeError};
-use crate::swarm::convert::{ConvertError, ConvertOptions, convert_loaded};
+use crate::swarm::compose::ComposeError;
+use crate::swarm::convert::ConvertError;
 use crate::swarm::docker::{EngineError, NAMESPACE_LABEL};
 use crate::swarm::remove::{RemoveOptions, RemoveReport, remove_by_labels};
 
@@ -39,6 +38,9 @@ pub enum DeployError {
     /// The compose files do not load.
     #[error("compose: {0}")]
     Compose(#[from] ComposeError),
+    /// The compose asks for something the Recipe does not allow (see [`super::policy`]).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// The compose model does not convert.
     #[error("convert: {0}")]
     Convert(#[from] ConvertError),
@@ -69,44 +71,65 @@ pub struct StackOptions<'a> {
     pub version: &'a str,
     /// Use `endpoint_mode: dnsrr` where a service sets none (hosts without IPVS).
     pub force_dnsrr: bool,
+    /// The Recipe's `allow` list (compose policy exceptions).
+    pub allow: &'a [String],
 }
 
-/// The stack spec of `app` (pure apart from reading the recipe's files): compose loaded and
-/// converted, abra's additions to the `app` service, the generated `secrets` added, every
-/// object labelled for the run. Warnings are in the spec's `warnings`.
+impl From<StackError> for DeployError {
+    fn from(e: StackError) -> DeployError {
+        match e {
+            StackError::Compose(e) => DeployError::Compose(e),
+            StackError::Policy(e) => DeployError::Policy(e),
+            StackError::Convert(e) => DeployError::Convert(e),
+        }
+    }
+}
+
+fn source<'a>(
+    app: &'a App,
+    env: &'a BTreeMap<String, String>,
+    allow: &'a Allowances,
+    secrets: &'a [AppSecret],
+    opts: &StackOptions<'a>,
+) -> StackSource<'a> {
+    StackSource {
+        dir: &app.dir,
+        files: &app.compose_files,
+        env,
+        stack: &app.stack,
+        labels: run_labels(opts.instance, opts.run),
+        force_dnsrr: opts.force_dnsrr,
+        allow,
+        app: Some(RecipeApp {
+            env: &app.env,
+            recipe: opts.recipe,
+            version: opts.version,
+        }),
+        secrets,
+    }
+}
+
+/// The compose policy's verdict on `app` (loads its compose, confined; converts nothing): what
+/// a `policy` step runs before anything of a run is deployed. [`stack_spec`] checks it again.
+pub fn check_policy(app: &App, opts: &StackOptions<'_>) -> Result<(), DeployError> {
+    let env = app.env.to_map();
+    let allow = Allowances::new(opts.allow);
+    pipeline::load_checked(&source(app, &env, &allow, &[], opts))?;
+    Ok(())
+}
+
+/// The stack spec of `app` through the one pipeline ([`super::pipeline`]): compose loaded
+/// (confined to the checkout) with abra's additions, the compose policy with the Recipe's
+/// allowances, conversion, the generated `secrets` added, every object labelled for the run.
+/// Warnings are in the spec's `warnings`.
 pub fn stack_spec(
     app: &App,
     secrets: &[AppSecret],
     opts: &StackOptions<'_>,
 ) -> Result<StackSpec, DeployError> {
-    let mut loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map())?;
-    prepare_compose(&mut loaded.compose, &app.env, opts.recipe, opts.version);
-    let convert_opts = ConvertOptions {
-        extra_labels: run_labels(opts.instance, opts.run),
-        force_dnsrr: opts.force_dnsrr,
-    };
-    let mut spec = convert_loaded(&app.stack, &loaded, &convert_opts)?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    for s in secrets {
-        if spec
-            .secrets
-            .iter()
-            .any(|x| x.name.as_deref() == Some(&s.swarm_name))
-        {
-            continue;
-        }
-        spec.secrets.push(SwarmSecretSpec {
-            name: Some(s.swarm_name.clone()),
-            labels: Some(
-                [(NAMESPACE_LABEL.to_string(), app.stack.clone())]
-                    .into_iter()
-                    .collect(),
-            ),
-            data: Some(b64.encode(s.value.as_bytes())),
-            ..Default::default()
-        });
-    }
-    Ok(spec)
+    let env = app.env.to_map();
+    let allow = Allowances::new(opts.allow);
+    Ok(pipeline::build(&source(app, &env, &allow, secrets, opts))?)
 }
 
 /// Applies a run's stack (create, or update in place). Idempotent.

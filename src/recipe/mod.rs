@@ -4,6 +4,8 @@
 pub mod app;
 pub mod backup;
 pub mod deploy;
+pub mod pipeline;
+pub mod policy;
 pub mod secrets;
 pub mod snapshot;
 pub mod source;

@@ -54,14 +54,18 @@ impl SecretSpec {
     }
 }
 
+/// Longest generated secret: Docker's limit on a secret's size (500 KiB). A recipe asking for
+/// more (`length=99999999999`) would have the controller allocate it before Docker refused.
+pub const MAX_SECRET_LENGTH: usize = 500 * 1024;
+
 /// Problems with the secrets of an app.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// A compose file uses a version variable the env does not set.
     #[error("the compose files use {0} but the app env does not set it")]
     MissingVersion(String),
-    /// `length=` is not a positive number.
-    #[error("{key}: length={value:?} is not a positive number")]
+    /// `length=` is not a number from 1 to [`MAX_SECRET_LENGTH`].
+    #[error("{key}: length={value:?} is not a number from 1 to {MAX_SECRET_LENGTH}")]
     BadLength {
         /// The env key.
         key: String,
@@ -112,7 +116,7 @@ pub fn secret_specs(env: &AppEnv, compose_texts: &[&str]) -> Result<Vec<SecretSp
             let length = match var.modifiers.get("length") {
                 None => None,
                 Some(raw) => match raw.parse::<usize>() {
-                    Ok(n) if n > 0 => Some(n),
+                    Ok(n) if n > 0 && n <= MAX_SECRET_LENGTH => Some(n),
                     _ => {
                         return Err(SecretError::BadLength {
                             key,

@@ -134,7 +134,8 @@ pub async fn fetch(
         timeout: opts.timeout,
     };
     git.run(&["init", "-q"]).await?;
-    git.run(&["remote", "add", "origin", url]).await?;
+    // `--` before every user value: a URL or ref can never be read as an option.
+    git.run(&["remote", "add", "--", "origin", url]).await?;
 
     let depth = opts.depth.map(|d| format!("--depth={}", d.max(1)));
     let tags = "+refs/tags/*:refs/tags/*";
@@ -146,7 +147,7 @@ pub async fn fetch(
         let spec = format!("+{src}:{HEAD_REF}");
         let mut args = vec!["fetch", "-q", "--no-tags"];
         args.extend(depth.as_deref());
-        args.extend(["origin", spec.as_str(), tags]);
+        args.extend(["--", "origin", spec.as_str(), tags]);
         match git.run(&args).await {
             Ok(_) => fetched = true,
             Err(SourceError::Git { .. }) if looks_like_sha(git_ref) => {}
@@ -166,6 +167,7 @@ pub async fn fetch(
             "fetch",
             "-q",
             "--no-tags",
+            "--",
             "origin",
             "+refs/heads/*:refs/remotes/origin/*",
             "+refs/pull/*/head:refs/remotes/origin/pull/*",
@@ -256,7 +258,7 @@ impl Checkout {
             source,
         })?;
         let dest_text = dest.to_string_lossy().into_owned();
-        git.run(&["worktree", "add", "-q", "--detach", &dest_text, &sha])
+        git.run(&["worktree", "add", "-q", "--detach", "--", &dest_text, &sha])
             .await?;
         Ok(Checkout {
             dir: dest,
@@ -390,6 +392,28 @@ mod tests {
         assert!(is_abbreviated_sha("abc1234"));
         assert!(!is_abbreviated_sha("main"));
         assert!(!is_abbreviated_sha(&"a".repeat(40)));
+    }
+
+    #[tokio::test]
+    async fn urls_that_look_like_options_reach_git_as_values_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let url = format!("--upload-pack=touch {}", marker.display());
+        let err = fetch(
+            &url,
+            "main",
+            &dir.path().join("ws"),
+            &FetchOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        // `remote add` took the value as a URL (not as an unknown option); only the fetch
+        // from a repository of that name failed.
+        assert!(
+            matches!(&err, SourceError::Git { command, .. } if command.starts_with("fetch")),
+            "{err}"
+        );
+        assert!(!marker.exists(), "git ran the URL as an option");
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ pub async fn cc_ci_onto_docker(docker: &Docker, dir: &Path, stack: &str) -> Vec<
     let source = SourceArgs {
         env_file: Some(dir.join(".env")),
         stack: stack.to_owned(),
+        allow: super::allowances(dir),
         ..Default::default()
     };
     let spec = render(&source).expect("cc-ci renders the setup");

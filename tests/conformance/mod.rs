@@ -139,6 +139,7 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
             (key, value),
         ],
         stack: stack.to_owned(),
+        allow: allowances(dir),
         ..Default::default()
     };
     let spec = render(&source).expect("cc-ci renders the setup");
@@ -153,6 +154,14 @@ async fn cc_ci_deploy(docker: &Docker, dir: &Path, stack: &str, setup: &str) {
         again.created.is_empty() && again.updated.is_empty(),
         "setup {setup}: re-applying unchanged files changed services: {again:?}"
     );
+}
+
+/// The compose policy exceptions a setup needs (its `allow` file, one per line), as an
+/// operator would pass them with `cc-ci stack deploy --allow`.
+pub(crate) fn allowances(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("allow"))
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Local tags a setup needs (`images`: one `<source> <name>` per line, `#` comments), created with

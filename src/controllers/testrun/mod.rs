@@ -330,6 +330,10 @@ fn env<'a, St: Store>(
         converge_seconds: recipe
             .as_ref()
             .and_then(|r| r.spec.timeouts.converge_seconds),
+        allow: recipe
+            .as_ref()
+            .map(|r| r.spec.allow.clone())
+            .unwrap_or_default(),
         workspace: workspace(ctx, run)?,
         redactor: sink::redactor(ctx, run.name()),
     }))

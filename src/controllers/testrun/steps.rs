@@ -108,6 +108,8 @@ pub struct RunEnv<'a> {
     pub overrides: BTreeMap<String, String>,
     /// The Recipe's converge timeout, if it sets one.
     pub converge_seconds: Option<u64>,
+    /// The Recipe's compose policy exceptions (`allow`).
+    pub allow: Vec<String>,
     /// The run's directory.
     pub workspace: Workspace,
     /// Scrubs the run's secrets from everything logged.
@@ -355,6 +357,7 @@ pub async fn execute(
                 recipe: &env.run.spec.recipe,
                 version: &version,
                 force_dnsrr: env.settings.force_dnsrr,
+                allow: &env.allow,
             };
             let spec = match deploy::stack_spec(&app, &generated, &opts) {
                 Ok(s) => s,

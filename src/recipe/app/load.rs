@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::{AppEnv, AppParams, rewrite_sample, stack_name};
 use crate::recipe::secrets::{SecretError, SecretSpec, secret_specs};
+use crate::swarm::compose::{Escape, Root};
 use crate::swarm::env::{EnvError, EnvFile, parse_abra_sh};
 
 /// A recipe app configured for a run.
@@ -45,6 +46,15 @@ pub enum AppError {
     /// A compose file named in `COMPOSE_FILE` escapes the recipe directory.
     #[error("COMPOSE_FILE names {0:?}, outside the recipe")]
     ComposePath(String),
+    /// A file the recipe names (`.env.sample`, `abra.sh`, a `COMPOSE_FILE` entry) resolves
+    /// outside the checkout once symlinks are followed; it was not read.
+    #[error("{key}: {escape}")]
+    Outside {
+        /// What named it, e.g. `COMPOSE_FILE` or `.env.sample`.
+        key: String,
+        /// The path and why it is refused.
+        escape: Escape,
+    },
     /// The secrets are inconsistent.
     #[error(transparent)]
     Secrets(#[from] SecretError),
@@ -83,14 +93,27 @@ fn read(path: &Path) -> Result<String, AppError> {
     })
 }
 
+/// `name` inside the checkout `root` (symlinks followed), or the refusal naming `key`.
+fn confined(root: &Root, name: &str, key: &str) -> Result<PathBuf, AppError> {
+    root.file(root.dir(), name)
+        .map_err(|escape| AppError::Outside {
+            key: key.to_string(),
+            escape,
+        })
+}
+
 /// Configures the app of the recipe checked out in `dir` for a run (see [`AppParams`]).
 /// When `params.stack` is `None` the stack name is derived from the domain, leaving room for
 /// every secret and config name of this version.
 pub fn load(dir: &Path, params: &AppParams) -> Result<App, AppError> {
-    let sample = read(&dir.join(".env.sample"))?;
+    let root = Root::new(dir).map_err(|source| AppError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let sample = read(&confined(&root, ".env.sample", ".env.sample")?)?;
     let text = rewrite_sample(&sample, &params.sample_assignments(&sample));
     let parsed = AppEnv::from(&EnvFile::parse(&text)?);
-    let abra_sh = match std::fs::read_to_string(dir.join("abra.sh")) {
+    let abra_sh = match std::fs::read_to_string(confined(&root, "abra.sh", "abra.sh")?) {
         Ok(t) => parse_abra_sh(&t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(source) => {
@@ -109,7 +132,7 @@ pub fn load(dir: &Path, params: &AppParams) -> Result<App, AppError> {
         if rel.is_absolute() || rel.components().any(|c| c.as_os_str() == "..") {
             return Err(AppError::ComposePath(f.clone()));
         }
-        texts.push(read(&dir.join(rel))?);
+        texts.push(read(&confined(&root, f, "COMPOSE_FILE")?)?);
     }
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let stack = match &params.stack {

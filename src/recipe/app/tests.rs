@@ -187,3 +187,72 @@ fn object_name_suffixes_substitute_versions_and_skip_labels() {
         ["_conf_v12", "_db_password_v3"]
     );
 }
+
+#[test]
+fn nothing_the_recipe_or_the_overrides_say_changes_domain_or_stack_name() {
+    let params = AppParams {
+        recipe: "r".into(),
+        version: "1.0.0".into(),
+        domain: "r-abc1234.ci.test".into(),
+        stack: None,
+        overrides: BTreeMap::from([
+            ("DOMAIN".into(), "evil.example.com".into()),
+            ("STACK_NAME".into(), "victim_stack".into()),
+        ]),
+    };
+    let sample = "DOMAIN=evil.example.com\nexport STACK_NAME=victim_stack\n";
+    let assignments = params.sample_assignments(sample);
+    assert!(
+        !assignments
+            .iter()
+            .any(|(_, v)| v.contains("evil") || v.contains("victim")),
+        "{assignments:?}"
+    );
+    let text = rewrite_sample(sample, &assignments);
+    let parsed = AppEnv::from(&crate::swarm::env::EnvFile::parse(&text).unwrap());
+    let exports = vec![
+        ("DOMAIN".to_string(), "evil.example.com".to_string()),
+        ("STACK_NAME".to_string(), "victim_stack".to_string()),
+    ];
+    let env = params.finish(parsed, &exports, "r-abc1234_ci_test");
+    assert_eq!(env.get("DOMAIN"), Some("r-abc1234.ci.test"));
+    assert_eq!(env.get("STACK_NAME"), Some("r-abc1234_ci_test"));
+    assert!(is_identity_key("DOMAIN") && is_identity_key("STACK_NAME"));
+    assert!(!is_identity_key("COMPOSE_FILE"));
+}
+
+#[test]
+fn recipe_files_behind_symlinks_out_of_the_checkout_are_refused_unread() {
+    let outside = tempfile::tempdir().unwrap();
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, "DOMAIN=canary-ZQX\n").unwrap();
+    let params = AppParams {
+        recipe: "r".into(),
+        version: "1.0.0".into(),
+        domain: "r.ci.test".into(),
+        stack: None,
+        overrides: BTreeMap::new(),
+    };
+    type Files = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Files, &str); 3] = [
+        (".env.sample", &[], ".env.sample"),
+        ("abra.sh", &[(".env.sample", "DOMAIN=x\n")], "abra.sh"),
+        (
+            "compose.link.yml",
+            &[(".env.sample", "DOMAIN=x\nCOMPOSE_FILE=compose.link.yml\n")],
+            "COMPOSE_FILE",
+        ),
+    ];
+    for (link, files, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        std::os::unix::fs::symlink(&canary, dir.path().join(link)).unwrap();
+        let err = load(dir.path(), &params).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, AppError::Outside { .. }), "{link}: {text}");
+        assert!(text.starts_with(&format!("{key}: ")), "{text}");
+        assert!(!text.contains("canary-ZQX"), "{text}");
+    }
+}

@@ -58,14 +58,19 @@ fn only_secrets_of_enabled_compose_files_are_listed() {
 
 #[test]
 fn bad_modifiers_and_missing_versions_are_errors() {
-    let e = env(&[
-        ("SECRET_DB_PASSWORD_VERSION", "v1", &[("length", "lots")]),
-        ("SECRET_APP_KEY_VERSION", "v1", &[]),
-    ]);
-    assert!(matches!(
-        secret_specs(&e, &[COMPOSE]),
-        Err(SecretError::BadLength { .. })
-    ));
+    for bad in ["lots", "0", "99999999999", "512001"] {
+        let e = env(&[
+            ("SECRET_DB_PASSWORD_VERSION", "v1", &[("length", bad)]),
+            ("SECRET_APP_KEY_VERSION", "v1", &[]),
+        ]);
+        assert!(
+            matches!(
+                secret_specs(&e, &[COMPOSE]),
+                Err(SecretError::BadLength { .. })
+            ),
+            "{bad}"
+        );
+    }
     let e = env(&[
         ("SECRET_DB_PASSWORD_VERSION", "v1", &[("charset", "emoji")]),
         ("SECRET_APP_KEY_VERSION", "v1", &[]),

@@ -13,6 +13,7 @@
 //!   process environment — the same thing abra does with an app's `.env`.
 
 mod interpolate;
+mod load;
 mod merge;
 pub mod model;
 mod normalize;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub use interpolate::{TemplateError, substitute};
+pub use load::{Escape, Root};
 pub use model::*;
 
 /// The result of [`load`]: the merged model and what was noticed on the way.
@@ -36,6 +38,18 @@ pub struct LoadedCompose {
     pub warnings: Vec<String>,
     /// Absolute working directory (relative paths were resolved against it).
     pub working_dir: PathBuf,
+    /// Each file's tree after interpolation, before normalization (which drops keys Swarm
+    /// ignores, such as `privileged`): what the compose policy reads.
+    pub sources: Vec<SourceTree>,
+}
+
+/// One compose file as written (interpolated), before normalization.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceTree {
+    /// The file name as given.
+    pub file: String,
+    /// Its interpolated tree.
+    pub tree: Value,
 }
 
 /// Why compose files could not be loaded. Every variant names the file.
@@ -61,6 +75,17 @@ pub enum ComposeError {
         line: Option<u64>,
         /// Parser message (includes the position).
         message: String,
+    },
+    /// A path the files name resolves outside the directory they were loaded from (symlinks
+    /// followed), or does not exist: nothing was read from it.
+    #[error("{file}: {key}: {escape}")]
+    Outside {
+        /// The file naming the path (or `COMPOSE_FILE`).
+        file: String,
+        /// Dotted key path such as `configs.app_conf.file`.
+        key: String,
+        /// The path and why it is refused.
+        escape: Escape,
     },
     /// Interpolation failed (required variable missing, bad `$`, bad cast).
     #[error("{file}: {path}: {message}")]
@@ -104,19 +129,34 @@ pub fn compose_files_from_env(env: &BTreeMap<String, String>) -> Vec<String> {
 }
 
 /// Loads `files` (relative to `dir`) with `env` as the interpolation and look-up environment.
+/// Every file read — the compose files, `env_file:`, `configs.*.file`, `secrets.*.file` — must
+/// resolve inside `dir` after following symlinks ([`Root`]), else [`ComposeError::Outside`]
+/// names it before anything outside is opened.
 pub fn load(
     dir: &Path,
     files: &[String],
     env: &BTreeMap<String, String>,
 ) -> Result<LoadedCompose, ComposeError> {
     let first = files.first().ok_or(ComposeError::NoFiles)?;
+    let root = Root::new(dir).map_err(|source| ComposeError::Read {
+        file: dir.display().to_string(),
+        source,
+    })?;
     let first_path = dir.join(first);
     let working_dir = std::path::absolute(first_path.parent().unwrap_or(dir))
         .unwrap_or_else(|_| dir.to_path_buf());
     let mut warnings = Vec::new();
     let mut merged: Option<Value> = None;
+    let mut sources = Vec::with_capacity(files.len());
     for file in files {
-        let mut tree = parse_file(&dir.join(file), file)?;
+        let path = root
+            .file(dir, file)
+            .map_err(|escape| ComposeError::Outside {
+                file: file.clone(),
+                key: "COMPOSE_FILE".into(),
+                escape,
+            })?;
+        let mut tree = parse_file(&path, file)?;
         let lookup = |name: &str| env.get(name).cloned();
         let mut missing = Vec::new();
         interpolate::interpolate_tree(&mut tree, &lookup, &mut missing).map_err(|e| {
@@ -126,6 +166,17 @@ pub fn load(
                 message: e.message,
             }
         })?;
+        load::check_env_files(&tree, &working_dir, &root).map_err(|(key, escape)| {
+            ComposeError::Outside {
+                file: file.clone(),
+                key,
+                escape,
+            }
+        })?;
+        sources.push(SourceTree {
+            file: file.clone(),
+            tree: tree.clone(),
+        });
         for path in interpolate::keys_with_variables(&tree) {
             warnings.push(format!(
                 "{file}: {path}: variables in a key are not interpolated (compose only \
@@ -168,10 +219,16 @@ pub fn load(
             .into_iter()
             .map(|path| format!("{}: {path}: unknown key, ignored", files.join(":"))),
     );
+    load::check_object_files(&compose, &root).map_err(|(key, escape)| ComposeError::Outside {
+        file: files.join(":"),
+        key,
+        escape,
+    })?;
     Ok(LoadedCompose {
         compose,
         warnings,
         working_dir,
+        sources,
     })
 }
 
