@@ -136,6 +136,16 @@ fn run_state<St: ApiStore>(state: &AppState<St>, name: &str) -> Result<Option<bo
         .map(|run| run.status.phase.is_terminal()))
 }
 
+/// A run name that cannot exist is a 400 that says it is the run's name that is wrong.
+fn check_run_name(name: &str) -> Result<(), ApiError> {
+    crate::api::validate_name(name).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{name:?} is not a valid TestRun name: {}",
+            e.message
+        ))
+    })
+}
+
 fn run_not_found(name: &str) -> ApiError {
     ApiError::new(
         Reason::NotFound,
@@ -149,6 +159,7 @@ pub async fn list<St: ApiStore>(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let logs = logs_of(&state)?;
+    check_run_name(&name)?;
     if run_state(&state, &name)?.is_none() {
         return Err(run_not_found(&name));
     }
@@ -198,6 +209,7 @@ pub async fn read<St: ApiStore>(
     }
     let follow = flag("follow", params.follow.as_deref())?;
     let logs = logs_of(&state)?.clone();
+    check_run_name(&name)?;
     // Check the stream name before the record, so a bad name is a 400 whatever the run.
     logs.path(&name, &stream).map_err(log_error)?;
     if run_state(&state, &name)?.is_none() {

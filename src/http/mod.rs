@@ -12,6 +12,7 @@ pub mod logs;
 mod observe;
 mod ops;
 mod records;
+pub mod server;
 mod watch;
 
 pub use auth::WriteAuth;
@@ -19,6 +20,7 @@ pub use decode::{Purpose, decode_object};
 pub use error::{ApiError, Details, Reason};
 pub use observe::HttpMetrics;
 pub use records::{ListParams, list_body};
+pub use server::HttpSettings;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +54,16 @@ pub trait ApiStore: Store {
             .collect()
     }
 
+    /// Bytes the store takes on disk, if the store can tell (`ccci_store_size_bytes`).
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
+
+    /// Records of `kind`, if the store can tell cheaply (`ccci_records`).
+    fn record_count(&self, _kind: crate::api::Kind) -> Option<usize> {
+        None
+    }
+
     /// The JSON of one record.
     fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
         self.get::<S>(name)?
@@ -67,6 +79,14 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 impl ApiStore for SledStore {
     fn latest_resource_version(&self) -> Option<u64> {
         Some(SledStore::latest_resource_version(self))
+    }
+
+    fn size_on_disk(&self) -> Option<u64> {
+        self.approximate_size().ok()
+    }
+
+    fn record_count(&self, kind: crate::api::Kind) -> Option<usize> {
+        Some(self.count(kind))
     }
 
     fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {
@@ -166,10 +186,19 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
         auth::require_token_for_writes,
     ));
     let http_metrics = HttpMetrics::register(&state.metrics.registry);
-    Router::new()
-        .merge(api)
+    // Probes are answered outside the request trace: a 503 from `/readyz` while starting is
+    // expected, not an error to log.
+    let probes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<St>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            http_metrics.clone(),
+            observe::record,
+        ))
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .with_state(state.clone());
+    Router::new()
+        .merge(api)
         .route("/metrics", get(ops::metrics::<St>))
         .route("/api/v1/version", get(ops::version))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -177,8 +206,10 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
             observe::record,
         ))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .merge(probes)
 }
 
 #[cfg(test)]
