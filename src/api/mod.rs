@@ -1,10 +1,12 @@
 //! The record kinds cc-ci stores (`Recipe`, `TestRun`, `ProxyDeployment`, `AppDeployment`) and what they share.
 
 mod deployment;
+pub mod manifest;
 mod meta;
 mod recipe;
 mod testrun;
 mod validate;
+pub mod wire;
 
 pub use deployment::{
     AppDeployment, AppDeploymentSpec, DeploymentPhase, DeploymentStatus, ProxyDeployment,

@@ -9,7 +9,6 @@ pub mod columns;
 pub mod describe;
 pub mod get;
 pub mod logs;
-pub mod manifest;
 pub mod run;
 pub mod sse;
 pub mod table;

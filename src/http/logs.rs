@@ -11,19 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::{ApiError, Reason};
 use super::{ApiStore, AppState};
 use crate::api::{StageKind, TestRunSpec};
 use crate::recipe::runlog::{RunLogError, RunLogs};
 
-/// Header of a log read: the offset to ask for next.
-pub const NEXT_OFFSET: &str = "x-next-offset";
-/// Header of a log read: the log file's size when it was read.
-pub const LOG_SIZE: &str = "x-log-size";
-/// Header of a log read: the offset of the first byte in the body.
-pub const LOG_OFFSET: &str = "x-log-offset";
+pub use crate::api::wire::{LOG_OFFSET, LOG_SIZE, LogStream, LogStreamList, NEXT_OFFSET};
 
 /// Default `limit` of a plain read: 1 MiB.
 pub const DEFAULT_LIMIT: usize = 1 << 20;
@@ -54,24 +49,6 @@ fn plan_rank(stream: &str) -> usize {
 /// streams after them by name.
 pub fn sort_streams(streams: &mut [String]) {
     streams.sort_by(|a, b| plan_rank(a).cmp(&plan_rank(b)).then_with(|| a.cmp(b)));
-}
-
-/// One entry of the stream list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogStream {
-    /// Stream name, e.g. `install`.
-    pub name: String,
-    /// Size of its file in bytes.
-    pub size: u64,
-}
-
-/// The body of `GET /api/v1/testruns/{name}/logs`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogStreamList {
-    /// The run's name.
-    pub run: String,
-    /// Its streams in plan order.
-    pub streams: Vec<LogStream>,
 }
 
 /// Query parameters of a stream read.

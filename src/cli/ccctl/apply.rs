@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::client::{ApiError, Client};
-use super::manifest::{self, Document};
+use crate::api::manifest::{self, Document};
 use super::{Failures, kind_label};
 use crate::api::{AppDeploymentSpec, Kind, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec};
 
