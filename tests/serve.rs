@@ -313,12 +313,9 @@ async fn manifests_are_applied_at_start_and_reapplied_on_restart() {
     let m = manifests.to_str().unwrap();
     let server = Server::start_in(&state, &["--manifests", m]);
     let api = Client::of(&server);
-    let (status, r) = api.get("/api/v1/recipes/custom-html").await;
+    let (status, r) = api.get("/api/v1/recipes/static-site").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        api.get("/api/v1/testruns/custom-html-pr42-c10234").await.0,
-        200
-    );
+    assert_eq!(api.get("/api/v1/testruns/static-site-example").await.0, 200);
     let (_, proxy) = api.get("/api/v1/proxydeployments/traefik").await;
     assert_eq!(proxy["spec"]["domain"], "traefik.ci.example.org");
     let state_dir = server.kill();
@@ -335,7 +332,7 @@ async fn manifests_are_applied_at_start_and_reapplied_on_restart() {
     let (_, proxy2) = api.get("/api/v1/proxydeployments/traefik").await;
     assert_eq!(proxy2["spec"]["version"], "3.0.2+v3.3.4");
     assert_eq!(proxy2["metadata"]["generation"], 2);
-    let (_, r2) = api.get("/api/v1/recipes/custom-html").await;
+    let (_, r2) = api.get("/api/v1/recipes/static-site").await;
     assert_eq!(
         r2["metadata"]["resourceVersion"], r["metadata"]["resourceVersion"],
         "unchanged manifests are not rewritten"
