@@ -8,6 +8,7 @@ pub mod client;
 pub mod columns;
 pub mod describe;
 pub mod get;
+pub mod interleave;
 pub mod logs;
 pub mod run;
 pub mod sse;
