@@ -375,3 +375,5 @@ fn an_unreachable_server_is_named_in_the_error() {
         stderr(&out)
     );
 }
+
+mod readme;

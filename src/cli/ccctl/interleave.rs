@@ -80,10 +80,7 @@ impl Interleaver {
             .iter()
             .take_while(|h| now.saturating_duration_since(h.arrived) >= hold)
             .count();
-        self.held
-            .drain(..n)
-            .map(|h| (h.stream, h.line))
-            .collect()
+        self.held.drain(..n).map(|h| (h.stream, h.line)).collect()
     }
 
     /// Every line still held (partial lines completed), in time order.

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::NotFound;
-use super::interleave::Interleaver;
 use super::client::{ApiError, Client};
+use super::interleave::Interleaver;
 use crate::api::{Kind, RunPhase};
 
 /// How many reconnects in a row may fail (or deliver nothing) before a follow gives up; with
