@@ -376,4 +376,93 @@ fn an_unreachable_server_is_named_in_the_error() {
     );
 }
 
+/// Writes the status of testrun `name` with `phase` and a hidden field that differs each time.
+async fn write_run_status(api: &crate::api::Client, name: &str, phase: &str, n: u64) {
+    let (_, mut run) = api.get(&format!("/api/v1/testruns/{name}")).await;
+    run["status"]["phase"] = phase.into();
+    run["status"]["observedGeneration"] = n.into();
+    let (status, body) = api
+        .put(&format!("/api/v1/testruns/{name}/status"), &run)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn get_watch_prints_a_row_only_when_something_visible_changed() {
+    let env = start();
+    env.ok(&["apply", "-f", env.manifests().to_str().unwrap()]);
+    let api = crate::api::Client::of(&env.server);
+    let mut child = env
+        .command(true, &["get", "runs", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let header = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(header.starts_with("NAME "), "{header}");
+    let run = "ccctl-hedgedoc-pr7-c1";
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    for n in 1..=5 {
+        write_run_status(&api, run, "Pending", n).await;
+    }
+    write_run_status(&api, run, "Running", 6).await;
+    let row = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        row.contains("Running"),
+        "five writes that change nothing shown printed rows: {row}"
+    );
+    // The row stays under the header: PHASE starts in the same column.
+    assert_eq!(row.find("Running"), header.find("PHASE"), "{header}\n{row}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn get_watch_into_a_closed_pipe_exits_0() {
+    let env = start();
+    env.ok(&["apply", "-f", env.manifests().to_str().unwrap()]);
+    let api = crate::api::Client::of(&env.server);
+    let mut child = env
+        .command(true, &["get", "runs", "-w", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        // Like `| head -1`: read a line, then close the pipe.
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+    }
+    assert_eq!(first.trim(), "{");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ccctl kept running after its output was closed"
+        );
+        n += 1;
+        let phase = if n % 2 == 0 { "Pending" } else { "Running" };
+        write_run_status(&api, "ccctl-hedgedoc-pr7-c1", phase, n).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing to say about a closed pipe: {err}");
+}
+
 mod readme;

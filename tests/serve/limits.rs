@@ -105,3 +105,22 @@ fn a_relative_state_dir_is_made_absolute_and_the_log_file_is_plain() {
         "errors logged during a clean start and stop: {stderr}"
     );
 }
+
+#[test]
+fn serve_help_names_config_keys_by_their_docs_not_a_rust_type() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc-ci"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let config = help
+        .lines()
+        .skip_while(|l| !l.contains("--config"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(config.contains("docs/operations.md"), "{help}");
+    assert!(!help.contains("`Config`"), "{help}");
+    assert!(help.contains("--no-runs"), "{help}");
+}
