@@ -21,6 +21,10 @@ use super::table::{Table, write_row};
 /// How often in a row a watch may end without delivering anything before ccctl gives up.
 const MAX_RECONNECTS: u32 = 5;
 
+/// The initial listing of a watch while it arrives: rows with whether they were deleted (table
+/// output), or the objects (other formats).
+type Initial<S> = (Vec<(S, bool)>, Vec<Value>);
+
 /// What a watch has shown so far, and how to show the next record.
 struct WatchView<'a, S: Columns> {
     req: &'a GetRequest<'a>,
@@ -28,7 +32,7 @@ struct WatchView<'a, S: Columns> {
     table_mode: bool,
     /// Until the initial listing is complete: its rows (table, with whether deleted) or
     /// objects (other formats).
-    initial: Option<(Vec<(S, bool)>, Vec<Value>)>,
+    initial: Option<Initial<S>>,
     /// Column widths fixed when the header is printed, so rows stay under their headers (a
     /// wider cell shifts only its own row).
     widths: Vec<usize>,
