@@ -3,7 +3,6 @@
 //! after the janitor's start-up sweep nothing of the instance is left in Swarm.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cc_ci::api::{Object, RecipeSpec, RunPhase, RunSource, StageKind, TestRunSpec};
@@ -12,26 +11,22 @@ use rand::Rng;
 
 use super::harness::{leftovers, sweep};
 use crate::fixture_repo::FixtureRepo;
+use crate::support::{Serve, Server};
 
 const INSTANCE: &str = "t-crash";
 const RUNS: usize = 20;
 
-fn start(state: &Path, config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cc-ci"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(state)
-        .arg("--config")
-        .arg(config)
+fn start(state: &Path, config: &Path) -> Server {
+    Serve::new(state)
+        .args(&["--config", config.to_str().unwrap()])
+        .with_runs()
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr_to(Path::new("/dev/null"))
         .spawn()
-        .expect("spawn cc-ci serve")
 }
 
-fn kill(mut child: Child) {
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+fn kill(server: Server) {
+    server.kill(); // SIGKILL
 }
 
 /// Opens the store (the server is dead), retrying while sled releases its lock.
