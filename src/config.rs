@@ -55,6 +55,8 @@ pub struct Config {
     pub runs: RunSettings,
     /// Which git URLs records may name (`[sources]`: `schemes`, `allow_local_paths`).
     pub sources: crate::api::SourceSettings,
+    /// Connection limits of the HTTP server (`[http]`).
+    pub http: crate::http::HttpSettings,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             runtime: RuntimeSettings::default(),
             runs: RunSettings::default(),
             sources: crate::api::SourceSettings::default(),
+            http: crate::http::HttpSettings::default(),
         }
     }
 }

@@ -106,90 +106,30 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn examples_dir() -> Option<PathBuf> {
+/// `examples/`, which must hold manifests of every kind.
+fn examples_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let has = std::fs::read_dir(&dir).ok()?.flatten().any(|e| {
-        matches!(
-            e.path().extension().and_then(|x| x.to_str()),
-            Some("yaml" | "yml" | "json")
-        )
-    });
-    has.then_some(dir)
-}
-
-#[test]
-fn applied_manifests_are_listed_by_get_in_every_format() {
-    let env = start();
-    let dir = env.manifests();
-    let out = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
-    assert_eq!(
-        out,
-        "recipe/ccctl-hedgedoc created\n\
-         testrun/ccctl-hedgedoc-pr7-c1 created\n\
-         proxydeployment/ccctl-traefik created\n"
-    );
-
-    let recipes = env.ok(&["get", "recipes"]);
-    let mut lines = recipes.lines();
-    let header = lines.next().unwrap();
-    assert!(header.starts_with("NAME"), "{recipes}");
-    for col in ["GIT", "LAST RUN", "PHASE", "BADGE", "AGE"] {
-        assert!(header.contains(col), "{header}");
-    }
-    assert!(
-        lines.any(|l| l.starts_with("ccctl-hedgedoc ")
-            && l.contains("https://git.coopcloud.tech/coop-cloud/hedgedoc.git")),
-        "{recipes}"
-    );
-
-    let runs = env.ok(&["get", "runs"]);
-    let row = runs
-        .lines()
-        .find(|l| l.starts_with("ccctl-hedgedoc-pr7-c1 "))
-        .unwrap_or_else(|| panic!("run missing from:\n{runs}"));
-    assert!(row.contains(" 0123456 "), "short ref in {row}");
-    assert!(row.contains(" 7 "), "PR in {row}");
-
-    let wide = env.ok(&["get", "tr", "-o", "wide"]);
-    assert!(wide.lines().next().unwrap().contains("REQUESTER"), "{wide}");
-
-    let list: Value = serde_json::from_str(&env.ok(&["get", "runs", "-o", "json"])).unwrap();
-    assert_eq!(list["kind"], "TestRunList");
-    assert_eq!(
-        list["items"][0]["metadata"]["name"],
-        "ccctl-hedgedoc-pr7-c1"
-    );
-
-    let one: Value =
-        serde_json::from_str(&env.ok(&["get", "recipe", "ccctl-hedgedoc", "-o", "json"])).unwrap();
-    assert_eq!(one["spec"]["forgeRepo"], "coop-cloud/hedgedoc");
-    let yaml = env.ok(&["get", "rc", "ccctl-hedgedoc", "-o", "yaml"]);
-    assert!(yaml.contains("kind: Recipe\n"), "{yaml}");
-    assert_eq!(
-        env.ok(&["get", "proxies", "-o", "name"]),
-        "proxydeployment/ccctl-traefik\n"
-    );
-    assert_eq!(
-        env.ok(&["get", "recipes", "-l", "suite=ccctl", "-o", "name"]),
-        "recipe/ccctl-hedgedoc\n"
-    );
-    assert_eq!(
-        env.ok(&["get", "recipes", "-l", "suite=other", "-o", "name"]),
-        ""
-    );
+    let files = cc_ci::api::manifest::dir_manifests(&dir).expect("examples/ is readable");
+    assert!(!files.is_empty(), "examples/ holds no manifests");
+    dir
 }
 
 #[test]
 fn the_examples_directory_applies_cleanly() {
-    let Some(dir) = examples_dir() else {
-        eprintln!("examples/ holds no manifests yet; skipping");
-        return;
-    };
+    let dir = examples_dir();
     let env = start();
     let out = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
     assert!(
         !out.is_empty() && out.lines().all(|l| l.ends_with(" created")),
         "{out}"
+    );
+    let mut kinds: Vec<&str> = out.lines().filter_map(|l| l.split('/').next()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        ["appdeployment", "proxydeployment", "recipe", "testrun"],
+        "one example of every kind: {out}"
     );
     let again = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
     assert!(again.lines().all(|l| l.ends_with(" unchanged")), "{again}");
@@ -435,3 +375,94 @@ fn an_unreachable_server_is_named_in_the_error() {
         stderr(&out)
     );
 }
+
+/// Writes the status of testrun `name` with `phase` and a hidden field that differs each time.
+async fn write_run_status(api: &crate::api::Client, name: &str, phase: &str, n: u64) {
+    let (_, mut run) = api.get(&format!("/api/v1/testruns/{name}")).await;
+    run["status"]["phase"] = phase.into();
+    run["status"]["observedGeneration"] = n.into();
+    let (status, body) = api
+        .put(&format!("/api/v1/testruns/{name}/status"), &run)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn get_watch_prints_a_row_only_when_something_visible_changed() {
+    let env = start();
+    env.ok(&["apply", "-f", env.manifests().to_str().unwrap()]);
+    let api = crate::api::Client::of(&env.server);
+    let mut child = env
+        .command(true, &["get", "runs", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let header = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(header.starts_with("NAME "), "{header}");
+    let run = "ccctl-hedgedoc-pr7-c1";
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    for n in 1..=5 {
+        write_run_status(&api, run, "Pending", n).await;
+    }
+    write_run_status(&api, run, "Running", 6).await;
+    let row = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        row.contains("Running"),
+        "five writes that change nothing shown printed rows: {row}"
+    );
+    // The row stays under the header: PHASE starts in the same column.
+    assert_eq!(row.find("Running"), header.find("PHASE"), "{header}\n{row}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn get_watch_into_a_closed_pipe_exits_0() {
+    let env = start();
+    env.ok(&["apply", "-f", env.manifests().to_str().unwrap()]);
+    let api = crate::api::Client::of(&env.server);
+    let mut child = env
+        .command(true, &["get", "runs", "-w", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        // Like `| head -1`: read a line, then close the pipe.
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+    }
+    assert_eq!(first.trim(), "{");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ccctl kept running after its output was closed"
+        );
+        n += 1;
+        let phase = if n % 2 == 0 { "Pending" } else { "Running" };
+        write_run_status(&api, "ccctl-hedgedoc-pr7-c1", phase, n).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing to say about a closed pipe: {err}");
+}
+
+mod readme;

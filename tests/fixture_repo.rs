@@ -1,5 +1,6 @@
-//! Builds real git repositories from the fixture recipes in `tests/fixtures/recipes/<name>/`,
-//! one commit and tag per version directory, in version order, plus pull-request refs.
+//! Real git repositories of the fixture recipes in `tests/fixtures/recipes/<name>/` (made by
+//! `scripts/fixture-repo`: one commit and tag per version directory, in version order), plus
+//! pull-request refs.
 
 #![allow(dead_code)]
 
@@ -43,65 +44,30 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn clear_work_tree(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::remove_dir_all(entry.path()).unwrap();
-        } else {
-            std::fs::remove_file(entry.path()).unwrap();
-        }
-    }
-}
-
 impl FixtureRepo {
-    /// Builds the repository of fixture recipe `name` in `dir` (created). Versions are
-    /// committed in version order; the oldest tag is annotated, the others lightweight.
+    /// Builds the repository of fixture recipe `name` in `dir` with `scripts/fixture-repo`
+    /// (the script the docs give newcomers): one commit and tag per version, in version order;
+    /// the oldest tag annotated, the others lightweight.
     pub fn build(name: &str, dir: &Path) -> FixtureRepo {
-        let source = fixture_dir(name);
-        let mut tags: Vec<Version> = std::fs::read_dir(&source)
-            .unwrap_or_else(|e| panic!("{}: {e}", source.display()))
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter_map(|n| Version::parse(&n).ok())
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixture-repo");
+        let out = Command::new(&script)
+            .arg(name)
+            .arg(dir)
+            .output()
+            .expect("scripts/fixture-repo runs");
+        assert!(
+            out.status.success(),
+            "scripts/fixture-repo {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let versions: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(tag, commit)| (tag.to_string(), commit.to_string()))
             .collect();
-        tags.sort();
-        assert!(tags.len() >= 2, "fixture {name} needs two versions");
-        std::fs::create_dir_all(dir).unwrap();
-        git(dir, &["init", "-q", "-b", "main"]);
-        let mut versions = Vec::new();
-        for (i, v) in tags.iter().enumerate() {
-            clear_work_tree(dir);
-            copy_tree(&source.join(v.tag()), dir);
-            git(dir, &["add", "-A"]);
-            git(
-                dir,
-                &["commit", "-q", "-m", &format!("Release {}", v.tag())],
-            );
-            if i == 0 {
-                git(
-                    dir,
-                    &["tag", "-a", "-m", &format!("{name} {}", v.tag()), v.tag()],
-                );
-            } else {
-                git(dir, &["tag", v.tag()]);
-            }
-            versions.push((v.tag().to_string(), git(dir, &["rev-parse", "HEAD"])));
+        assert!(versions.len() >= 2, "fixture {name} needs two versions");
+        for (tag, _) in &versions {
+            Version::parse(tag).unwrap_or_else(|e| panic!("fixture {name}: tag {tag}: {e:?}"));
         }
         FixtureRepo {
             dir: dir.to_path_buf(),

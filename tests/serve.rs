@@ -2,13 +2,13 @@
 //! durability of acknowledged writes through SIGKILL, manifests, token file, config, shutdown.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::api::{Client, recipe};
-use crate::support::{Server, TOKEN};
+use crate::support::{Serve, Server, TOKEN};
 
 /// One server-sent event.
 #[derive(Debug)]
@@ -279,33 +279,14 @@ async fn acknowledged_writes_survive_sigkill() {
     );
 }
 
-fn spawn_serve(state_dir: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cc-ci"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--no-runs", "--state-dir"])
-        .arg(state_dir)
+/// A server on `state_dir` expected to fail at start: its stderr goes to a file next to it.
+fn failing_serve(state_dir: &Path, extra: &[&str]) -> (bool, String) {
+    let log = state_dir.with_extension("stderr.log");
+    Serve::new(state_dir)
         .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr_to(&log)
         .spawn()
-        .unwrap()
-}
-
-/// Waits up to 20 s for the child to exit; answers success and stderr.
-fn wait_exit(mut child: Child) -> (bool, String) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return (status.success(), err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cc-ci serve did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .wait_exit()
 }
 
 #[tokio::test]
@@ -332,12 +313,9 @@ async fn manifests_are_applied_at_start_and_reapplied_on_restart() {
     let m = manifests.to_str().unwrap();
     let server = Server::start_in(&state, &["--manifests", m]);
     let api = Client::of(&server);
-    let (status, r) = api.get("/api/v1/recipes/custom-html").await;
+    let (status, r) = api.get("/api/v1/recipes/static-site").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        api.get("/api/v1/testruns/custom-html-pr42-c10234").await.0,
-        200
-    );
+    assert_eq!(api.get("/api/v1/testruns/static-site-example").await.0, 200);
     let (_, proxy) = api.get("/api/v1/proxydeployments/traefik").await;
     assert_eq!(proxy["spec"]["domain"], "traefik.ci.example.org");
     let state_dir = server.kill();
@@ -354,7 +332,7 @@ async fn manifests_are_applied_at_start_and_reapplied_on_restart() {
     let (_, proxy2) = api.get("/api/v1/proxydeployments/traefik").await;
     assert_eq!(proxy2["spec"]["version"], "3.0.2+v3.3.4");
     assert_eq!(proxy2["metadata"]["generation"], 2);
-    let (_, r2) = api.get("/api/v1/recipes/custom-html").await;
+    let (_, r2) = api.get("/api/v1/recipes/static-site").await;
     assert_eq!(
         r2["metadata"]["resourceVersion"], r["metadata"]["resourceVersion"],
         "unchanged manifests are not rewritten"
@@ -371,11 +349,10 @@ fn a_bad_manifest_stops_the_start_with_its_file_and_field() {
         "kind: Recipe\nmetadata:\n  name: ok\nspec:\n  git: x\n---\nkind: Recipe\nmetadata:\n  name: bad\nspec:\n  git: x\n  stages: [install, sideways]\n",
     )
     .unwrap();
-    let child = spawn_serve(
+    let (ok, stderr) = failing_serve(
         &dir.path().join("state"),
         &["--manifests", manifests.to_str().unwrap()],
     );
-    let (ok, stderr) = wait_exit(child);
     assert!(!ok);
     assert!(stderr.contains("broken.yaml"), "{stderr}");
     assert!(stderr.contains("document 2"), "{stderr}");
@@ -387,8 +364,10 @@ fn an_unknown_config_key_stops_the_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cc-ci.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nstate_dri = \"/tmp\"\n").unwrap();
-    let child = spawn_serve(dir.path(), &["--config", config.to_str().unwrap()]);
-    let (ok, stderr) = wait_exit(child);
+    let (ok, stderr) = failing_serve(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
     assert!(!ok);
     assert!(stderr.contains("state_dri"), "{stderr}");
     assert!(stderr.contains("cc-ci.toml"), "{stderr}");
@@ -418,17 +397,8 @@ async fn config_file_settings_apply_and_flags_override_them() {
 #[tokio::test]
 async fn a_missing_token_file_is_generated_private_and_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_serve(dir.path(), &[]);
-    let addr_file = dir.path().join("listen-addr");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !addr_file.exists() {
-        assert!(Instant::now() < deadline, "no listen-addr");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!(
-        "http://{}",
-        std::fs::read_to_string(&addr_file).unwrap().trim()
-    );
+    let server = Serve::new(dir.path()).own_token().start();
+    let url = server.url.clone();
     let token_file = dir.path().join("api-token");
     let token = std::fs::read_to_string(&token_file).unwrap();
     assert!(token.trim().len() >= 32);
@@ -446,8 +416,6 @@ async fn a_missing_token_file_is_generated_private_and_accepted() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
@@ -501,7 +469,7 @@ fn store_export(state_dir: &Path) -> (bool, String) {
 fn a_locked_store_stops_a_second_serve_and_export_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let first = Server::start_in(dir.path(), &[]);
-    let (ok, stderr) = wait_exit(spawn_serve(dir.path(), &[]));
+    let (ok, stderr) = failing_serve(dir.path(), &[]);
     assert!(!ok, "a second serve on a locked store must fail");
     assert!(stderr.contains("locked"), "{stderr}");
     assert!(stderr.contains("store"), "{stderr}");
@@ -522,10 +490,7 @@ fn a_corrupt_store_stops_serve_and_export_with_a_clear_error() {
     assert!(db.exists(), "the store has a data file at {}", db.display());
     let junk: Vec<u8> = (0..8192u32).map(|i| (i * 31 + 7) as u8).collect();
     std::fs::write(&db, junk).unwrap();
-    for (ok, stderr) in [
-        wait_exit(spawn_serve(&state_dir, &[])),
-        store_export(&state_dir),
-    ] {
+    for (ok, stderr) in [failing_serve(&state_dir, &[]), store_export(&state_dir)] {
         assert!(!ok, "a corrupt store must fail the command");
         assert!(stderr.contains("cannot be opened"), "{stderr}");
         assert!(stderr.contains("store"), "{stderr}");
@@ -538,28 +503,16 @@ async fn serve_starts_without_docker_and_the_janitor_counts_its_failed_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let nowhere = dir.path().join("no-docker.sock");
     let state = dir.path().join("state");
-    let child = Command::new(env!("CARGO_BIN_EXE_cc-ci"))
-        .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--insecure-no-auth",
-            "--state-dir",
-        ])
-        .arg(&state)
-        .env("DOCKER_HOST", format!("unix://{}", nowhere.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = Serve::new(&state)
+        .args(&["--insecure-no-auth"])
+        .own_token()
+        .with_runs()
+        .env("DOCKER_HOST", &format!("unix://{}", nowhere.display()))
+        .stderr_to(&dir.path().join("serve.log"))
+        .spawn();
+    server.wait_listening();
+    let url = server.url.clone();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let url = loop {
-        if let Ok(addr) = std::fs::read_to_string(state.join("listen-addr")) {
-            break format!("http://{}", addr.trim());
-        }
-        assert!(Instant::now() < deadline, "no listen-addr");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
     let http = reqwest::Client::new();
     loop {
         let ready = http.get(format!("{url}/readyz")).send().await;
@@ -582,16 +535,11 @@ async fn serve_starts_without_docker_and_the_janitor_counts_its_failed_sweep() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let (ok, stderr) = wait_exit(child);
+    server.terminate();
+    let (ok, stderr) = server.wait_exit();
     assert!(ok, "{stderr}");
     assert!(stderr.contains("Docker is not reachable now"), "{stderr}");
     assert!(stderr.contains("janitor sweep failed"), "{stderr}");
 }
+
+mod limits;

@@ -1,11 +1,13 @@
 //! The record kinds cc-ci stores (`Recipe`, `TestRun`, `ProxyDeployment`, `AppDeployment`) and what they share.
 
 mod deployment;
+pub mod manifest;
 mod meta;
 mod recipe;
 mod sources;
 mod testrun;
 mod validate;
+pub mod wire;
 
 pub use deployment::{
     AppDeployment, AppDeploymentSpec, DeploymentPhase, DeploymentStatus, ProxyDeployment,

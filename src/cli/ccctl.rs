@@ -8,8 +8,8 @@ pub mod client;
 pub mod columns;
 pub mod describe;
 pub mod get;
+pub mod interleave;
 pub mod logs;
-pub mod manifest;
 pub mod run;
 pub mod sse;
 pub mod table;
@@ -104,10 +104,15 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     }
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
+/// Whether `err` is a write to a closed pipe (`ccctl get -w | head`), however it was wrapped:
+/// that ends the command normally.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
 }
 

@@ -23,7 +23,7 @@ use crate::store::SledStore;
 /// Arguments of `cc-ci serve`. Flags override the configuration file; everything has a default.
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
-    /// Configuration file (TOML); see `Config` for its keys.
+    /// Configuration file (TOML); its keys are listed in docs/operations.md.
     #[arg(long, value_name = "FILE", env = "CCCI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080; port 0 picks a free one].
@@ -44,7 +44,7 @@ pub struct Args {
     /// Accept writes without a token (local experiments only).
     #[arg(long)]
     pub insecure_no_auth: bool,
-    /// Keep and serve records but execute no TestRun and touch no Docker (`[runs] enabled = false`).
+    /// Keep and serve records but execute no TestRun and touch no Docker ([runs] enabled = false).
     #[arg(long)]
     pub no_runs: bool,
 }
@@ -102,14 +102,9 @@ async fn swarm_deps(config: &Config) -> crate::controllers::SwarmDeps {
 }
 
 /// Serves with `config` until `shutdown` is cancelled.
-pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.state_dir = absolute_state_dir(&config.state_dir)?;
     crate::api::set_source_settings(config.sources.clone());
-    std::fs::create_dir_all(&config.state_dir).with_context(|| {
-        format!(
-            "cannot create the state directory {}",
-            config.state_dir.display()
-        )
-    })?;
     let store_dir = config.store_dir();
     let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir)).await??;
     let auth = write_auth(&config)?;
@@ -127,11 +122,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     write_atomically(&config.listen_addr_file(), addr.to_string().as_bytes())?;
     tracing::info!(%addr, state_dir = %config.state_dir.display(), "listening");
     let app = crate::http::router(state);
-    let stop = shutdown.clone();
+    let (stop, http_settings) = (shutdown.clone(), config.http.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        crate::http::server::serve(listener, app, &http_settings, stop).await
     });
 
     if let Some(dir) = &config.manifests {
@@ -180,6 +173,16 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Creates the state directory and answers its absolute path. Everything under it (run
+/// workspaces handed to `git` and Docker from other working directories) must not depend on
+/// the directory `cc-ci serve` was started in.
+pub fn absolute_state_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot resolve the state directory {}", dir.display()))
 }
 
 /// Docker for the swarm-dependent controllers. When the daemon cannot be reached now, the

@@ -135,6 +135,14 @@ pub fn decode_object<S: Spec>(value: Value, purpose: Purpose<'_>) -> Result<Obje
         .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(meta) = meta {
         unknown_fields(meta, &META_FIELDS, "metadata.", &mut causes);
+        if let Some(Value::String(rv)) = meta.get("resourceVersion") {
+            if !rv.is_empty() && rv.parse::<u64>().is_err() {
+                causes.push(FieldError::new(
+                    "metadata.resourceVersion",
+                    format!("{rv:?} is not a resource version (a number, as the server gave it)"),
+                ));
+            }
+        }
         if let Some(path_name) = path_name {
             match meta.get("name") {
                 None | Some(Value::Null) => {
@@ -159,9 +167,9 @@ pub fn decode_object<S: Spec>(value: Value, purpose: Purpose<'_>) -> Result<Obje
     let obj = match decoded {
         Ok(obj) => obj,
         Err(e) => {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            causes.push(FieldError::new(field, e.into_inner().to_string()));
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            causes.push(FieldError::new(field_of(&path, &message), message));
             return Err(ApiError::invalid(kind, causes));
         }
     };
@@ -182,6 +190,20 @@ pub fn decode_object<S: Spec>(value: Value, purpose: Purpose<'_>) -> Result<Obje
             format!("{kind} {:?}", obj.name())
         };
         Err(ApiError::invalid(&what, causes))
+    }
+}
+
+/// The field a decode error is about: its path, and for a missing field the field itself
+/// (serde reports `missing field `spec`` at the parent's path, which is empty at the top).
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match missing {
+        Some(name) if parent.is_empty() => name.to_string(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent.to_string(),
     }
 }
 
@@ -264,6 +286,30 @@ mod tests {
         assert_eq!(
             (obj.kind.as_str(), obj.api_version.as_str(), obj.name()),
             ("Recipe", API_VERSION, "a")
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let c = causes(
+            &decode_object::<TestRunSpec>(json!({"metadata":{"name":"a"}}), Purpose::Create)
+                .unwrap_err(),
+        );
+        assert!(c[0].starts_with("spec: missing field"), "{c:?}");
+        let v = json!({"metadata":{"name":"a"},"spec":{"ref":"main"}});
+        let c = causes(&decode_object::<TestRunSpec>(v, Purpose::Create).unwrap_err());
+        assert!(c[0].starts_with("spec.recipe: missing field"), "{c:?}");
+    }
+
+    #[test]
+    fn a_resource_version_that_is_not_a_number_is_invalid_not_a_conflict() {
+        let v = json!({"metadata":{"name":"a","resourceVersion":"abc"},"spec":{"git":"x"}});
+        let e = decode_object::<RecipeSpec>(v, Purpose::Replace("a")).unwrap_err();
+        assert_eq!(e.reason, Reason::Invalid);
+        assert!(
+            causes(&e)[0].starts_with("metadata.resourceVersion:"),
+            "{:?}",
+            causes(&e)
         );
     }
 

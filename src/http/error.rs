@@ -30,6 +30,8 @@ pub enum Reason {
     InternalError,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
+    /// 405: the path exists but does not answer this method.
+    MethodNotAllowed,
 }
 
 impl Reason {
@@ -45,6 +47,7 @@ impl Reason {
             Reason::Expired => StatusCode::GONE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 }

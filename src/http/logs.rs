@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, Reason};
@@ -19,12 +19,7 @@ use crate::api::{StageKind, TestRunSpec};
 use crate::runlog::{RUN_STREAM, RunLogError, RunLogs};
 use crate::store::JsonStore;
 
-/// Header of a log read: the offset to ask for next.
-pub const NEXT_OFFSET: &str = "x-next-offset";
-/// Header of a log read: the log file's size when it was read.
-pub const LOG_SIZE: &str = "x-log-size";
-/// Header of a log read: the offset of the first byte in the body.
-pub const LOG_OFFSET: &str = "x-log-offset";
+pub use crate::api::wire::{LOG_OFFSET, LOG_SIZE, LogStream, LogStreamList, NEXT_OFFSET};
 
 /// Default `limit` of a plain read: 1 MiB.
 pub const DEFAULT_LIMIT: usize = 1 << 20;
@@ -52,24 +47,6 @@ fn plan_rank(stream: &str) -> usize {
 /// streams after them by name.
 pub fn sort_streams(streams: &mut [String]) {
     streams.sort_by(|a, b| plan_rank(a).cmp(&plan_rank(b)).then_with(|| a.cmp(b)));
-}
-
-/// One entry of the stream list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogStream {
-    /// Stream name, e.g. `install`.
-    pub name: String,
-    /// Size of its file in bytes.
-    pub size: u64,
-}
-
-/// The body of `GET /api/v1/testruns/{name}/logs`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogStreamList {
-    /// The run's name.
-    pub run: String,
-    /// Its streams in plan order.
-    pub streams: Vec<LogStream>,
 }
 
 /// Query parameters of a stream read.
@@ -134,6 +111,16 @@ fn run_state<St: JsonStore>(state: &AppState<St>, name: &str) -> Result<Option<b
         .map(|run| run.status.phase.is_terminal()))
 }
 
+/// A run name that cannot exist is a 400 that says it is the run's name that is wrong.
+fn check_run_name(name: &str) -> Result<(), ApiError> {
+    crate::api::validate_name(name).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{name:?} is not a valid TestRun name: {}",
+            e.message
+        ))
+    })
+}
+
 fn run_not_found(name: &str) -> ApiError {
     ApiError::new(
         Reason::NotFound,
@@ -147,6 +134,7 @@ pub async fn list<St: JsonStore>(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let logs = logs_of(&state)?;
+    check_run_name(&name)?;
     if run_state(&state, &name)?.is_none() {
         return Err(run_not_found(&name));
     }
@@ -196,6 +184,7 @@ pub async fn read<St: JsonStore>(
     }
     let follow = flag("follow", params.follow.as_deref())?;
     let logs = logs_of(&state)?.clone();
+    check_run_name(&name)?;
     // Check the stream name before the record, so a bad name is a 400 whatever the run.
     logs.path(&name, &stream).map_err(log_error)?;
     if run_state(&state, &name)?.is_none() {

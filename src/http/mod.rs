@@ -11,6 +11,7 @@ pub mod logs;
 mod observe;
 mod ops;
 mod records;
+pub mod server;
 mod watch;
 
 pub use auth::WriteAuth;
@@ -18,6 +19,7 @@ pub use decode::{Purpose, decode_object};
 pub use error::{ApiError, Details, Reason};
 pub use observe::HttpMetrics;
 pub use records::{ListParams, list_body};
+pub use server::HttpSettings;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,10 +120,19 @@ pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
         auth::require_token_for_writes,
     ));
     let http_metrics = HttpMetrics::register(&state.metrics.registry);
-    Router::new()
-        .merge(api)
+    // Probes are answered outside the request trace: a 503 from `/readyz` while starting is
+    // expected, not an error to log.
+    let probes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<St>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            http_metrics.clone(),
+            observe::record,
+        ))
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .with_state(state.clone());
+    Router::new()
+        .merge(api)
         .route("/metrics", get(ops::metrics::<St>))
         .route("/api/v1/version", get(ops::version))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -129,8 +140,10 @@ pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
             observe::record,
         ))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .merge(probes)
 }
 
 #[cfg(test)]

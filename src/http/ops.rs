@@ -3,11 +3,12 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, Reason};
+use crate::api::Kind;
 use crate::store::JsonStore;
 
 /// `GET /healthz`: the process answers.
@@ -24,8 +25,17 @@ pub async fn readyz<St: JsonStore>(State(state): State<AppState<St>>) -> Respons
     }
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition. The store gauges (`ccci_store_size_bytes`,
+/// `ccci_records{kind}` for every kind) are read from the store at each scrape.
 pub async fn metrics<St: JsonStore>(State(state): State<AppState<St>>) -> Response {
+    if let Some(bytes) = state.store.size_on_disk() {
+        state.metrics.set_store_size_bytes(bytes);
+    }
+    for kind in Kind::ALL {
+        if let Some(n) = state.store.record_count(kind) {
+            state.metrics.set_records(kind, n);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -44,4 +54,12 @@ pub async fn version() -> Response {
 /// Any other path: a JSON `NotFound`.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(Reason::NotFound, format!("no route for {}", uri.path()))
+}
+
+/// A known path with a method it does not answer: a JSON `MethodNotAllowed`.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        Reason::MethodNotAllowed,
+        format!("{} does not answer {method}", uri.path()),
+    )
 }

@@ -62,6 +62,7 @@ pub async fn list<S: Spec, St: JsonStore>(
     };
     if watch {
         let from = super::watch::resume_point(params.resource_version.as_deref(), &headers)?;
+        super::watch::check_not_ahead(from, state.store.latest_resource_version())?;
         return Ok(super::watch::watch_response::<S, St>(
             &state, from, selector,
         ));

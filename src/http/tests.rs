@@ -207,3 +207,99 @@ async fn resuming_from_a_trimmed_version_is_an_expired_error_event() {
     );
     assert!(!text.contains("event: apply"), "{text}");
 }
+
+#[tokio::test]
+async fn a_method_a_path_does_not_answer_is_a_json_405() {
+    let (app, _state, _dir) = app();
+    for (method, uri) in [("PATCH", "/api/v1/testruns"), ("POST", "/healthz")] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let (status, err) = call(&app, req).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(err["reason"], "MethodNotAllowed", "{method} {uri}: {err}");
+        assert!(err["message"].as_str().unwrap().contains(method), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_watch_from_a_future_version_is_a_bad_request_not_expired() {
+    let (app, _state, _dir) = app();
+    call(&app, write("POST", "/api/v1/recipes", &recipe("a"))).await;
+    let (status, err) = call(
+        &app,
+        read("/api/v1/recipes?watch=true&resourceVersion=999999"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("newer than"), "{message}");
+    assert!(!message.contains("too old"), "{message}");
+}
+
+#[tokio::test]
+async fn a_bad_run_name_in_a_log_path_is_named_as_a_run_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let state = AppState::new(store, Arc::new(Metrics::new()), WriteAuth::Disabled)
+        .with_run_logs(RunLogs::new(dir.path()));
+    let app = router(state);
+    for uri in [
+        "/api/v1/testruns/BAD_NAME/logs",
+        "/api/v1/testruns/BAD_NAME/logs/run",
+    ] {
+        let (status, err) = call(&app, read(uri)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {err}");
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("not a valid TestRun name"), "{message}");
+        assert!(!message.contains("stream"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_write_with_a_non_numeric_resource_version_is_invalid_not_a_conflict() {
+    let (app, _state, _dir) = app();
+    call(&app, write("POST", "/api/v1/recipes", &recipe("a"))).await;
+    let mut body = recipe("a");
+    body["metadata"]["resourceVersion"] = json!("abc");
+    let (status, err) = call(&app, write("PUT", "/api/v1/recipes/a", &body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(
+        err["details"]["causes"][0]["field"],
+        "metadata.resourceVersion"
+    );
+    let (status, err) = call(
+        &app,
+        write(
+            "POST",
+            "/api/v1/testruns",
+            &json!({"metadata": {"name": "r"}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["details"]["causes"][0]["field"], "spec", "{err}");
+}
+
+#[tokio::test]
+async fn metrics_show_the_store_size_and_records_of_every_kind() {
+    let (app, _state, _dir) = app();
+    call(&app, write("POST", "/api/v1/recipes", &recipe("a"))).await;
+    let proxy = json!({"metadata":{"name":"traefik"},"spec":{"git":"https://git.example.org/traefik.git",
+        "version":"1.0.0+1","domain":"proxy.example.org"}});
+    let (status, created) = call(&app, write("POST", "/api/v1/proxydeployments", &proxy)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, body) = call(&app, read("/metrics")).await;
+    let text = body.as_str().unwrap();
+    let gauge = |name: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(gauge("ccci_store_size_bytes ") > 0, "{text}");
+    assert_eq!(gauge("ccci_records{kind=\"ProxyDeployment\"} "), 1);
+    assert_eq!(gauge("ccci_records{kind=\"AppDeployment\"} "), 0);
+    assert_eq!(gauge("ccci_records{kind=\"Recipe\"} "), 1);
+}

@@ -38,6 +38,18 @@ pub fn resume_point(query: Option<&str>, headers: &HeaderMap) -> Result<Option<u
     }
 }
 
+/// A resume point past the newest committed write is a client mistake (a version from another
+/// server or a typo), not an expired one: answered as `BadRequest` saying so.
+pub fn check_not_ahead(from: Option<u64>, latest: Option<u64>) -> Result<(), ApiError> {
+    match (from, latest) {
+        (Some(from), Some(latest)) if from > latest => Err(ApiError::bad_request(format!(
+            "resourceVersion {from} is newer than the newest write of this server ({latest}); \
+             start a new watch without it"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn object_event<S: Spec>(name: &str, obj: &Object<S>) -> Event {
     let data = serde_json::to_string(obj).unwrap_or_else(|_| "{}".into());
     let event = Event::default().event(name).data(data);

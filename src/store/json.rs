@@ -22,6 +22,16 @@ pub trait JsonStore: Store {
             .collect()
     }
 
+    /// Bytes the store takes on disk, if the store can tell (`ccci_store_size_bytes`).
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
+
+    /// Records of `kind`, if the store can tell cheaply (`ccci_records`).
+    fn record_count(&self, _kind: crate::api::Kind) -> Option<usize> {
+        None
+    }
+
     /// The JSON of one record.
     fn get_json<S: Spec>(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
         self.get::<S>(name)?
@@ -37,6 +47,14 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 impl JsonStore for SledStore {
     fn latest_resource_version(&self) -> Option<u64> {
         Some(SledStore::latest_resource_version(self))
+    }
+
+    fn size_on_disk(&self) -> Option<u64> {
+        self.approximate_size().ok()
+    }
+
+    fn record_count(&self, kind: crate::api::Kind) -> Option<usize> {
+        Some(self.count(kind))
     }
 
     fn list_json<S: Spec>(&self, selector: &LabelSelector) -> Result<Vec<Bytes>, StoreError> {

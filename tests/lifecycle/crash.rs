@@ -6,7 +6,6 @@
 //! `CCCI_CRASH_SEED=<seed>` replays the same kill times.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cc_ci::api::{Object, RecipeSpec, RunPhase, RunSource, StageKind, TestRunSpec};
@@ -16,26 +15,22 @@ use rand::{Rng, SeedableRng};
 
 use super::harness::{leftovers, sweep};
 use crate::fixture_repo::FixtureRepo;
+use crate::support::{Serve, Server};
 
 const INSTANCE: &str = "t-crash";
 const RUNS: usize = 20;
 
-fn start(state: &Path, config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cc-ci"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(state)
-        .arg("--config")
-        .arg(config)
+fn start(state: &Path, config: &Path) -> Server {
+    Serve::new(state)
+        .args(&["--config", config.to_str().unwrap()])
+        .with_runs()
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr_to(Path::new("/dev/null"))
         .spawn()
-        .expect("spawn cc-ci serve")
 }
 
-fn kill(mut child: Child) {
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+fn kill(server: Server) {
+    server.kill(); // SIGKILL
 }
 
 /// Opens the store (the server is dead), retrying while sled releases its lock.

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value};
 
 use super::client::{ApiError, Client};
-use super::manifest::{self, Document};
 use super::{Failures, kind_label};
+use crate::api::manifest::{self, Document};
 use crate::api::{AppDeploymentSpec, Kind, ProxyDeploymentSpec, RecipeSpec, Spec, TestRunSpec};
 
 /// How many times a create-or-replace is retried after a 409 (a concurrent writer).

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::args::{Config, Token, TokenSource};
 use crate::api::Kind;
-use crate::http::logs::{LOG_SIZE, LogStreamList, NEXT_OFFSET};
+use crate::api::wire::{LOG_SIZE, LogStreamList, NEXT_OFFSET};
 
 /// A piece of a run log read from an offset.
 #[derive(Clone, Debug)]

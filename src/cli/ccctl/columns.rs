@@ -13,6 +13,29 @@ pub trait Columns: DeserializeOwned {
     fn headers(wide: bool) -> Vec<&'static str>;
     /// The cells of one record, in header order.
     fn cells(&self, wide: bool, now: DateTime<Utc>) -> Vec<String>;
+    /// Its metadata.
+    fn meta(&self) -> &RowMeta;
+    /// Whether lists show the newest record first (runs) rather than by name.
+    fn newest_first() -> bool {
+        false
+    }
+}
+
+/// Headers whose cells change with the clock alone; a watch does not print a row again for them.
+pub const CLOCK_COLUMNS: [&str; 2] = ["AGE", "DURATION"];
+
+/// Sorts rows for a list: newest first when the kind asks for it (then by name), else by name.
+pub fn sort_rows<S: Columns>(rows: &mut [S]) {
+    if S::newest_first() {
+        rows.sort_by(|a, b| {
+            let (a, b) = (a.meta(), b.meta());
+            b.creation_timestamp
+                .cmp(&a.creation_timestamp)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    } else {
+        rows.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+    }
 }
 
 const NONE: &str = "-";
@@ -96,6 +119,10 @@ struct RecipeRowStatus {
 }
 
 impl Columns for RecipeRow {
+    fn meta(&self) -> &RowMeta {
+        &self.metadata
+    }
+
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec!["NAME", "GIT", "LAST RUN", "PHASE", "BADGE", "AGE"];
         if wide {
@@ -179,9 +206,54 @@ struct RunRowApp {
 struct RunRowStage {
     stage: String,
     phase: Option<String>,
+    message: String,
+    steps: Vec<RunRowStep>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RunRowStep {
+    name: String,
+    ok: Option<bool>,
+    finished: Option<DateTime<Utc>>,
+    message: String,
+}
+
+impl RunRowStatus {
+    /// What the run is doing or did: while a stage runs, that stage and its current step (the
+    /// run's own message is only updated at admission and at the end); else the run's message.
+    fn message(&self) -> String {
+        let running = self
+            .stages
+            .iter()
+            .find(|s| s.phase.as_deref() == Some("Running"));
+        let text = match running {
+            Some(stage) => match stage.steps.last() {
+                Some(step) if step.finished.is_none() || step.ok.is_none() => {
+                    format!("{}: {} running", stage.stage, step.name)
+                }
+                Some(step) if !step.message.is_empty() => {
+                    format!("{}: {}: {}", stage.stage, step.name, step.message)
+                }
+                Some(step) => format!("{}: {} done", stage.stage, step.name),
+                None if !stage.message.is_empty() => format!("{}: {}", stage.stage, stage.message),
+                None => format!("{}: starting", stage.stage),
+            },
+            None => self.message.clone(),
+        };
+        or_none_str(text.lines().next().unwrap_or(""))
+    }
 }
 
 impl Columns for RunRow {
+    fn meta(&self) -> &RowMeta {
+        &self.metadata
+    }
+
+    fn newest_first() -> bool {
+        true
+    }
+
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec![
             "NAME", "RECIPE", "REF", "PR", "PHASE", "QUEUE", "STAGES", "AGE",
@@ -224,7 +296,7 @@ impl Columns for RunRow {
                 or_none(&spec.source.requester),
                 or_none(&status.app.as_ref().map(|a| a.domain.clone())),
                 or_none(&duration),
-                or_none_str(status.message.lines().next().unwrap_or("")),
+                status.message(),
             ]);
         }
         c
@@ -262,6 +334,10 @@ struct DeploymentRowStatus {
 }
 
 impl Columns for DeploymentRow {
+    fn meta(&self) -> &RowMeta {
+        &self.metadata
+    }
+
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec!["NAME", "VERSION", "DOMAIN", "PHASE", "AGE"];
         if wide {
@@ -337,6 +413,47 @@ mod tests {
         );
         assert_eq!(RunRow::headers(false).len(), cells.len());
         assert_eq!(RunRow::headers(true).len(), r.cells(true, Utc::now()).len());
+    }
+
+    #[test]
+    fn the_message_follows_the_running_stage_not_the_admission() {
+        let r = run(
+            json!({}),
+            json!({"phase": "Running", "message": "admitted", "stages": [
+                {"stage": "install", "phase": "Passed", "steps": [{"name": "deploy", "ok": true}]},
+                {"stage": "upgrade", "phase": "Running", "steps": [
+                    {"name": "deploy-previous", "ok": true, "finished": "2025-01-01T00:00:00Z"},
+                    {"name": "upgrade", "started": "2025-01-01T00:00:01Z"}]}]}),
+        );
+        let cells = r.cells(true, Utc::now());
+        assert_eq!(cells.last().unwrap(), "upgrade: upgrade running");
+        let done = run(
+            json!({}),
+            json!({"phase": "Failed", "message": "install failed: converge: app 0/1\nmore"}),
+        );
+        assert_eq!(
+            done.cells(true, Utc::now()).last().unwrap(),
+            "install failed: converge: app 0/1"
+        );
+    }
+
+    #[test]
+    fn runs_list_newest_first_other_kinds_by_name() {
+        let at = |name: &str, secs: i64| -> RunRow {
+            let t = (Utc::now() - TimeDelta::seconds(secs)).to_rfc3339();
+            serde_json::from_value(json!({"metadata": {"name": name, "creationTimestamp": t}}))
+                .unwrap()
+        };
+        let mut runs = vec![at("a-old", 300), at("z-new", 5), at("m-mid", 60)];
+        sort_rows(&mut runs);
+        let names: Vec<&str> = runs.iter().map(|r| r.metadata.name.as_str()).collect();
+        assert_eq!(names, ["z-new", "m-mid", "a-old"]);
+        let mut recipes: Vec<RecipeRow> = ["b", "a"]
+            .iter()
+            .map(|n| serde_json::from_value(json!({"metadata": {"name": n}})).unwrap())
+            .collect();
+        sort_rows(&mut recipes);
+        assert_eq!(recipes[0].metadata.name, "a");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::table::{Table, age, human_duration};
-use crate::api::{Condition, ConditionStatus, Kind, StageStatus, StepStatus, TestRunStatus};
+use crate::api::{
+    Condition, ConditionStatus, Kind, StagePhase, StageStatus, StepStatus, TestRunStatus,
+};
 
 const KEY_WIDTH: usize = 20;
 
@@ -70,6 +72,24 @@ fn step_result(step: &StepStatus) -> &'static str {
     }
 }
 
+/// `label` then `text`; every further line of `text` aligned under its first.
+fn indented_text(out: &mut String, label: &str, text: &str) {
+    let pad = " ".repeat(label.chars().count());
+    for (i, line) in text.lines().enumerate() {
+        let _ = writeln!(out, "{}{line}", if i == 0 { label } else { &pad });
+    }
+}
+
+/// A table cell: the first line of `text`, saying how many lines are left out.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").to_string();
+    match lines.count() {
+        0 => first,
+        n => format!("{first} (+{n} more lines; -o yaml shows them)"),
+    }
+}
+
 fn indent_table(out: &mut String, table: &Table, indent: &str) {
     for line in table.render().lines() {
         let _ = writeln!(out, "{indent}{line}");
@@ -84,19 +104,26 @@ fn stages(out: &mut String, stages: &[StageStatus], now: DateTime<Utc>) {
     }
     for stage in stages {
         let t = &stage.tests;
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "  {}: {:?}  duration {}  tests passed {} failed {} skipped {}",
+            "  {}: {:?}  duration {}",
             stage.stage.as_str(),
             stage.phase,
             span(stage.started, stage.finished, now),
-            t.passed,
-            t.failed,
-            t.skipped
         );
-        if !stage.message.is_empty() {
-            let _ = writeln!(out, "    Message: {}", stage.message);
+        // Only a stage that ran has test counts; a skipped one's zeros would read as a result.
+        if matches!(
+            stage.phase,
+            StagePhase::Running | StagePhase::Passed | StagePhase::Failed
+        ) {
+            let _ = write!(
+                out,
+                "  tests passed {} failed {} skipped {}",
+                t.passed, t.failed, t.skipped
+            );
         }
+        out.push('\n');
+        indented_text(out, "    Message: ", &stage.message);
         if !stage.steps.is_empty() {
             let mut table = Table::new(vec!["STEP", "RESULT", "DURATION", "MESSAGE"]);
             for step in &stage.steps {
@@ -104,7 +131,7 @@ fn stages(out: &mut String, stages: &[StageStatus], now: DateTime<Utc>) {
                     step.name.to_string(),
                     step_result(step).to_string(),
                     span(step.started, step.finished, now),
-                    step.message.lines().next().unwrap_or("").to_string(),
+                    one_line(&step.message),
                 ]);
             }
             indent_table(out, &table, "    ");
@@ -136,7 +163,7 @@ fn conditions(out: &mut String, conditions: &[Condition], now: DateTime<Utc>) {
             status.to_string(),
             c.reason.clone(),
             age(Some(c.last_transition_time), now),
-            c.message.clone(),
+            one_line(&c.message),
         ]);
     }
     indent_table(out, &table, "  ");
@@ -264,6 +291,40 @@ mod tests {
         );
         assert!(text.contains("    deploy   ok       12s"), "{text}");
         assert!(text.contains("  Admitted   True     Slot     9m"), "{text}");
+    }
+
+    #[test]
+    fn multi_line_messages_keep_the_layout_and_skipped_stages_show_no_test_counts() {
+        let now: DateTime<Utc> = "2025-01-01T12:10:00Z".parse().unwrap();
+        let run = json!({
+            "kind": "TestRun", "metadata": {"name": "r"}, "spec": {"recipe": "a", "ref": "main"},
+            "status": {"phase": "Failed", "stages": [
+                {"stage": "install", "phase": "Failed",
+                    "message": "converge: app 0/1 running\nlast log lines:\n  boom",
+                    "steps": [{"name": "converge", "ok": false,
+                        "message": "app 0/1 running\nlast log lines:\n  boom"}]},
+                {"stage": "upgrade", "phase": "Skipped"}],
+                "conditions": [{"type": "Ready", "status": "False", "reason": "Failed",
+                    "message": "first\nsecond", "lastTransitionTime": "2025-01-01T12:01:00Z"}]}
+        });
+        let text = render(Kind::TestRun, &run, now);
+        assert!(
+            text.contains(
+                "    Message: converge: app 0/1 running\n             last log lines:\n               boom\n"
+            ),
+            "continuation lines are aligned under the first: {text}"
+        );
+        assert!(
+            text.contains("app 0/1 running (+2 more lines; -o yaml shows them)"),
+            "{text}"
+        );
+        assert!(text.contains("first (+1 more lines"), "{text}");
+        assert!(text.contains("  upgrade: Skipped  duration -\n"), "{text}");
+        assert!(!text.contains("Skipped  duration -  tests"), "{text}");
+        // Every line of the stages section is indented (none starts at column 0 but headers).
+        let stages = text.split("Stages:\n").nth(1).unwrap();
+        let body = stages.split("Conditions:").next().unwrap();
+        assert!(body.lines().all(|l| l.starts_with("  ")), "{body}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::args::Output;
 use super::client::{ApiError, Client};
-use super::columns::Columns;
+use super::columns::{Columns, sort_rows};
 use super::table::Table;
 use crate::api::Kind;
 
@@ -117,11 +117,12 @@ pub async fn get<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow::R
         }
         (Output::Table | Output::Wide, name) => {
             let wide = req.output == Output::Wide;
-            let items: Vec<S> = if name.is_some() {
+            let mut items: Vec<S> = if name.is_some() {
                 vec![decode(&body, "get")?]
             } else {
                 decode::<List<S>>(&body, "list")?.items
             };
+            sort_rows(&mut items);
             if items.is_empty() {
                 out.flush()?;
                 eprintln!("No resources found.");

@@ -2,7 +2,7 @@
 //! under a header, or follows them (each line prefixed with its stream) until the run is over,
 //! resuming dropped connections from the last byte received.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::NotFound;
 use super::client::{ApiError, Client};
+use super::interleave::Interleaver;
 use crate::api::{Kind, RunPhase};
 
 /// How many reconnects in a row may fail (or deliver nothing) before a follow gives up; with
@@ -204,49 +205,24 @@ pub async fn follow_stream(
     }
 }
 
-/// Splits each stream's bytes into lines and prints them prefixed with `[stream] `; a partial
-/// line waits for its end (or [`Prefixed::finish`]).
-#[derive(Default)]
-struct Prefixed {
-    partial: HashMap<String, Vec<u8>>,
-}
+/// How long `-f` holds a line before printing it, so lines of other streams written at the same
+/// time (each stream has its own connection) can be printed in time order.
+const INTERLEAVE_HOLD: Duration = Duration::from_millis(600);
 
-impl Prefixed {
-    fn push(&mut self, stream: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let buf = self.partial.entry(stream.to_string()).or_default();
-        buf.extend_from_slice(bytes);
-        let Some(last) = buf.iter().rposition(|&b| b == b'\n') else {
-            return Ok(());
-        };
-        let rest = buf.split_off(last + 1);
-        let complete = std::mem::replace(buf, rest);
-        let mut out = std::io::stdout().lock();
-        for line in complete.split_inclusive(|&b| b == b'\n') {
-            write!(out, "[{stream}] ")?;
-            out.write_all(line)?;
-        }
-        out.flush()
+fn print_lines(lines: Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
     }
-
-    fn finish(self) -> std::io::Result<()> {
-        let mut out = std::io::stdout().lock();
-        let mut rest: Vec<_> = self
-            .partial
-            .into_iter()
-            .filter(|(_, b)| !b.is_empty())
-            .collect();
-        rest.sort();
-        for (stream, line) in rest {
-            write!(out, "[{stream}] ")?;
-            out.write_all(&line)?;
-            writeln!(out)?;
-        }
-        out.flush()
+    let mut out = std::io::stdout().lock();
+    for (stream, line) in lines {
+        write!(out, "[{stream}] ")?;
+        out.write_all(&line)?;
     }
+    out.flush()
 }
 
 /// `-f` without `--stream`: follows every stream at once (and those that appear later) until
-/// the run is over, printing whole lines prefixed with their stream.
+/// the run is over, printing whole lines prefixed with their stream, merged in time order.
 async fn follow_all(client: &Client, run: &str, initial: Vec<String>) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Bytes)>();
     let mut tx = Some(tx);
@@ -273,12 +249,20 @@ async fn follow_all(client: &Client, run: &str, initial: Vec<String>) -> anyhow:
             spawn(s, &mut followers, tx);
         }
     }
-    let mut printer = Prefixed::default();
+    let mut merged = Interleaver::default();
     let mut discover = tokio::time::interval(DISCOVER_EVERY);
     discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush = tokio::time::interval(INTERLEAVE_HOLD / 3);
     loop {
         tokio::select! {
-            Some((stream, bytes)) = rx.recv() => printer.push(&stream, &bytes)?,
+            received = rx.recv() => match received {
+                Some((stream, bytes)) => merged.push(&stream, &bytes, std::time::Instant::now()),
+                // Every follower ended (the run is over) and no new one can start.
+                None => break,
+            },
+            _ = flush.tick() => {
+                print_lines(merged.ready(std::time::Instant::now(), INTERLEAVE_HOLD))?;
+            }
             Some(done) = followers.join_next() => done??,
             _ = discover.tick(), if tx.is_some() => {
                 // The phase first, then the list: a stream created before the run ended is
@@ -305,25 +289,11 @@ async fn follow_all(client: &Client, run: &str, initial: Vec<String>) -> anyhow:
                     tx = None;
                 }
             }
-            else => break,
         }
     }
-    printer.finish()?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partial_lines_wait_for_their_end() {
-        let mut p = Prefixed::default();
-        p.push("install", b"one\ntw").unwrap();
-        assert_eq!(p.partial["install"], b"tw");
-        p.push("install", b"o\n").unwrap();
-        assert!(p.partial["install"].is_empty());
-        p.push("run", b"x").unwrap();
-        assert_eq!(p.partial["run"], b"x");
+    while let Some(done) = followers.join_next().await {
+        done??;
     }
+    print_lines(merged.finish())?;
+    Ok(())
 }

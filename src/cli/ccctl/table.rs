@@ -64,6 +64,16 @@ impl Table {
         Ok(widths)
     }
 
+    /// Writes the header line and all rows padded to `widths` (e.g. wider than the rows need).
+    pub fn write_with(&self, out: &mut impl Write, widths: &[usize]) -> io::Result<()> {
+        let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        write_row(out, &headers, widths)?;
+        for row in &self.rows {
+            write_row(out, row, widths)?;
+        }
+        Ok(())
+    }
+
     /// The table as a string (headers included).
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::args::Output;
 use super::client::{ApiError, Client};
-use super::columns::{Columns, RowMeta};
+use super::columns::{CLOCK_COLUMNS, Columns, RowMeta};
 use super::get::{GetRequest, mark_deleted, print_value};
 use super::sse::{SseEvent, SseParser};
 use super::table::{Table, write_row};
@@ -21,17 +21,26 @@ use super::table::{Table, write_row};
 /// How often in a row a watch may end without delivering anything before ccctl gives up.
 const MAX_RECONNECTS: u32 = 5;
 
+/// The initial listing of a watch while it arrives: rows with whether they were deleted (table
+/// output), or the objects (other formats).
+type Initial<S> = (Vec<(S, bool)>, Vec<Value>);
+
 /// What a watch has shown so far, and how to show the next record.
 struct WatchView<'a, S: Columns> {
     req: &'a GetRequest<'a>,
     wide: bool,
     table_mode: bool,
-    /// Until the initial listing is complete: its rows (table) or objects (other formats).
-    initial: Option<(Table, Vec<Value>)>,
-    /// Column widths of the printed table; they only grow.
+    /// Until the initial listing is complete: its rows (table, with whether deleted) or
+    /// objects (other formats).
+    initial: Option<Initial<S>>,
+    /// Column widths fixed when the header is printed, so rows stay under their headers (a
+    /// wider cell shifts only its own row).
     widths: Vec<usize>,
     /// Per name, the last `event:resourceVersion` printed, so a resumed watch repeats nothing.
     seen: HashMap<String, String>,
+    /// Per name, the cells last printed (clock columns blanked): a status write that changes
+    /// nothing visible prints no row.
+    shown: HashMap<String, Vec<String>>,
     /// The resourceVersion to resume from.
     last_rv: Option<String>,
     _rows: PhantomData<S>,
@@ -51,9 +60,10 @@ impl<'a, S: Columns> WatchView<'a, S> {
             req,
             wide,
             table_mode: matches!(req.output, Output::Table | Output::Wide),
-            initial: Some((Table::new(S::headers(wide)), Vec::new())),
+            initial: Some((Vec::new(), Vec::new())),
             widths: Vec::new(),
             seen: HashMap::new(),
+            shown: HashMap::new(),
             last_rv: None,
             _rows: PhantomData,
         }
@@ -78,16 +88,33 @@ impl<'a, S: Columns> WatchView<'a, S> {
 
     /// Prints the initial listing (aligned as one table) once it is complete.
     fn initial_done(&mut self) -> anyhow::Result<()> {
-        let Some((table, values)) = self.initial.take() else {
+        let Some((mut rows, values)) = self.initial.take() else {
             return Ok(());
         };
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if self.table_mode {
-            if table.is_empty() {
+            if rows.is_empty() {
                 eprintln!("No resources found yet; watching.");
             }
-            self.widths = table.write_to(&mut out, true)?;
+            let newest_first = S::newest_first();
+            rows.sort_by(|(a, _), (b, _)| {
+                let (a, b) = (a.meta(), b.meta());
+                if newest_first {
+                    b.creation_timestamp.cmp(&a.creation_timestamp)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+                .then_with(|| a.name.cmp(&b.name))
+            });
+            let mut table = Table::new(S::headers(self.wide));
+            for (row, deleted) in &rows {
+                let cells = self.cells_of(row, *deleted);
+                self.remember(&row.meta().name, &cells);
+                table.push(cells);
+            }
+            self.widths = watch_widths(&table, &S::headers(self.wide));
+            table.write_with(&mut out, &self.widths)?;
         } else {
             for v in &values {
                 print_value(&mut out, self.req.kind, v, self.req.output)?;
@@ -117,36 +144,84 @@ impl<'a, S: Columns> WatchView<'a, S> {
         }
         self.seen.insert(meta.name, version);
 
-        let mut cells = None;
-        if self.table_mode {
-            let row: S = serde_json::from_value(value.clone())?;
-            let mut c = row.cells(self.wide, Utc::now());
-            if ev.event == "delete" {
-                mark_deleted::<S>(&mut c, self.wide);
-            }
-            cells = Some(c);
-        }
-        if let Some((table, values)) = &mut self.initial {
-            match cells {
-                Some(c) => table.push(c),
-                None => values.push(value),
+        let deleted = ev.event == "delete";
+        if let Some((rows, values)) = &mut self.initial {
+            if self.table_mode {
+                let row: S = serde_json::from_value(value)?;
+                // A record seen twice before init-done (resume) keeps its latest state.
+                rows.retain(|(r, _)| r.meta().name != row.meta().name);
+                rows.push((row, deleted));
+            } else {
+                values.push(value);
             }
             return Ok(());
         }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        match cells {
-            Some(c) => {
-                for (w, cell) in self.widths.iter_mut().zip(&c) {
-                    *w = (*w).max(cell.chars().count());
-                }
-                write_row(&mut out, &c, &self.widths)?;
+        if self.table_mode {
+            let row: S = serde_json::from_value(value)?;
+            let cells = self.cells_of(&row, deleted);
+            if !self.remember(&row.meta().name, &cells) {
+                return Ok(());
             }
-            None => print_value(&mut out, self.req.kind, &value, self.req.output)?,
+            write_row(&mut out, &cells, &self.widths)?;
+        } else {
+            print_value(&mut out, self.req.kind, &value, self.req.output)?;
         }
         out.flush()?;
         Ok(())
     }
+}
+
+impl<S: Columns> WatchView<'_, S> {
+    fn cells_of(&self, row: &S, deleted: bool) -> Vec<String> {
+        let mut cells = row.cells(self.wide, Utc::now());
+        if deleted {
+            mark_deleted::<S>(&mut cells, self.wide);
+        }
+        cells
+    }
+
+    /// Records the cells shown for `name`; false when they equal the last shown ones (clock
+    /// columns aside), i.e. the row need not be printed again.
+    fn remember(&mut self, name: &str, cells: &[String]) -> bool {
+        let visible = visible_cells(&S::headers(self.wide), cells);
+        if self.shown.get(name) == Some(&visible) {
+            return false;
+        }
+        self.shown.insert(name.to_string(), visible);
+        true
+    }
+}
+
+/// `cells` with the columns that change with the clock alone blanked.
+pub fn visible_cells(headers: &[&str], cells: &[String]) -> Vec<String> {
+    headers
+        .iter()
+        .zip(cells)
+        .map(|(h, c)| {
+            if CLOCK_COLUMNS.contains(h) {
+                String::new()
+            } else {
+                c.clone()
+            }
+        })
+        .collect()
+}
+
+/// The widths of a watched table: the initial rows' widths, with room for the longest phase
+/// (`Terminating`, `Succeeded`) and ages so the common changes keep rows aligned.
+pub fn watch_widths(table: &Table, headers: &[&str]) -> Vec<usize> {
+    table
+        .widths()
+        .into_iter()
+        .zip(headers)
+        .map(|(w, h)| match *h {
+            "PHASE" => w.max("Terminating".len()),
+            "AGE" | "DURATION" | "QUEUE" => w.max(5),
+            _ => w,
+        })
+        .collect()
 }
 
 /// Runs `get -w`: prints the current records, then every change until interrupted.
@@ -204,5 +279,28 @@ pub async fn watch<S: Columns>(client: &Client, req: &GetRequest<'_>) -> anyhow:
             );
         }
         tokio::time::sleep(Duration::from_millis(500 * u64::from(idle_reconnects))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_differing_only_in_age_is_the_same_row() {
+        let headers = ["NAME", "PHASE", "AGE"];
+        let a = visible_cells(&headers, &["r".into(), "Running".into(), "5s".into()]);
+        let b = visible_cells(&headers, &["r".into(), "Running".into(), "9s".into()]);
+        let c = visible_cells(&headers, &["r".into(), "Failed".into(), "9s".into()]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn watched_columns_leave_room_for_every_phase() {
+        let headers = vec!["NAME", "PHASE", "AGE"];
+        let mut t = Table::new(headers.clone());
+        t.push(vec!["run-1".into(), "Pending".into(), "1s".into()]);
+        assert_eq!(watch_widths(&t, &headers), [5, 11, 5]);
     }
 }

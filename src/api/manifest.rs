@@ -1,5 +1,6 @@
-//! Reading manifests for `apply -f` / `delete -f`: files, directories and stdin; YAML (multi-document)
-//! or JSON; each document checked for a known kind and a name.
+//! Reading manifests, the one reader of `ccctl apply -f` / `delete -f` and `cc-ci serve
+//! --manifests`: files, directories and stdin; YAML (multi-document) or JSON (an object, an
+//! array of objects, or a `<Kind>List`); each document checked for a known kind and a name.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::api::{API_VERSION, Kind};
+use super::{API_VERSION, Kind};
 
 /// One record read from a manifest.
 #[derive(Clone, Debug)]
@@ -43,7 +44,8 @@ pub fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
     Ok(docs)
 }
 
-/// The `*.yaml`, `*.yml` and `*.json` files of a directory (not recursive), sorted by name.
+/// The `*.yaml`, `*.yml` and `*.json` files of a directory (not recursive), sorted by name;
+/// other files are ignored.
 pub fn dir_manifests(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -57,9 +59,6 @@ pub fn dir_manifests(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     files.sort();
-    if files.is_empty() {
-        bail!("{}: no *.yaml, *.yml or *.json files", dir.display());
-    }
     Ok(files)
 }
 
@@ -70,12 +69,16 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<Document>> {
     parse_text(&path.display().to_string(), &text, json)
 }
 
-/// Parses one file's text: JSON when `json` is set or the text starts with `{`, else YAML with
-/// `---`-separated documents (empty documents are skipped). `kind: List` / `<Kind>List` objects
-/// are expanded into their items.
+/// Parses one file's text: JSON when `json` is set or the text starts with `{` or `[`, else
+/// YAML with `---`-separated documents (empty documents are skipped). A JSON array holds one
+/// record per item; `kind: List` / `<Kind>List` objects are expanded into their items.
 pub fn parse_text(source: &str, text: &str, json: bool) -> anyhow::Result<Vec<Document>> {
-    let values: Vec<Value> = if json || text.trim_start().starts_with('{') {
-        vec![serde_json::from_str(text).with_context(|| format!("{source}: invalid JSON"))?]
+    let trimmed = text.trim_start();
+    let values: Vec<Value> = if json || trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str(text).with_context(|| format!("{source}: invalid JSON"))? {
+            Value::Array(items) => items,
+            one => vec![one],
+        }
     } else {
         serde_saphyr::from_multiple(text)
             .map_err(|e| anyhow::anyhow!("{source}: invalid YAML: {e}"))?
@@ -210,6 +213,11 @@ spec:
         let docs = parse_text("l.json", text, true).unwrap();
         let names: Vec<&str> = docs.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
+        let text = r#"[{"kind":"Recipe","metadata":{"name":"c"},"spec":{"git":"g"}},
+            {"kind":"testrun","metadata":{"name":"d"},"spec":{"recipe":"c","ref":"main"}}]"#;
+        let docs = parse_text("array.json", text, true).unwrap();
+        let got: Vec<(Kind, &str)> = docs.iter().map(|d| (d.kind, d.name.as_str())).collect();
+        assert_eq!(got, [(Kind::Recipe, "c"), (Kind::TestRun, "d")]);
         let err = parse_text(
             "v.json",
             r#"{"apiVersion":"v1","kind":"Recipe","metadata":{"name":"a"}}"#,
@@ -223,6 +231,7 @@ spec:
     #[test]
     fn directories_hold_manifests_sorted_by_name() {
         let dir = tempfile::tempdir().unwrap();
+        assert!(dir_manifests(dir.path()).unwrap().is_empty());
         std::fs::write(dir.path().join("b.yml"), "").unwrap();
         std::fs::write(dir.path().join("a.json"), "").unwrap();
         std::fs::write(dir.path().join("README.md"), "").unwrap();
