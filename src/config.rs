@@ -53,6 +53,8 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     /// How test runs execute and are cleaned up (`[runs]`).
     pub runs: RunSettings,
+    /// How test steps run suites: runner image, suites root, job limits (`[tests]`).
+    pub tests: crate::executor::settings::TestSettings,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             max_body_bytes: crate::http::DEFAULT_BODY_LIMIT,
             runtime: RuntimeSettings::default(),
             runs: RunSettings::default(),
+            tests: Default::default(),
         }
     }
 }

@@ -194,6 +194,17 @@ pub struct StepStatus {
     /// Detail, e.g. the failing service and task error.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// A test step's counts (built-in checks, suite and recipe-local tests together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestCounts>,
+    /// A test step's counts per origin: `builtin`, `suite` (cc-ci's suite of the recipe),
+    /// `recipe` (the recipe repository's own `tests/`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origins: BTreeMap<String, TestCounts>,
+    /// A test step's artifacts (JUnit XML, screenshots, traces, page HTML), relative to the
+    /// run's artifact directory (`GET /api/v1/testruns/{name}/artifacts/{path}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
 }
 
 /// Test counts from a test step.

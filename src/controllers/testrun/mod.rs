@@ -307,6 +307,7 @@ fn env<'a, St: Store>(ctx: &'a Context<St>, run: &'a TestRun) -> Result<RunEnv<'
             .and_then(|r| r.spec.timeouts.converge_seconds),
         workspace: Workspace::new(dir),
         redactor: redactor(ctx, run.name()),
+        suite_path: recipe.as_ref().and_then(|r| r.spec.suite_path.clone()),
     })
 }
 
@@ -948,6 +949,12 @@ async fn stage_step<St: Store>(
                 stage.tests.failed += report.counts.failed;
                 stage.tests.skipped += report.counts.skipped;
                 stage.failing_tests.extend(report.failing.iter().cloned());
+                stage.artifacts.retain(|a| !report.artifacts.contains(a));
+                stage.artifacts.extend(report.artifacts.iter().cloned());
+                let done = &mut stage.steps[j];
+                done.tests = Some(report.counts.clone());
+                done.origins = report.origins.clone();
+                done.artifacts = report.artifacts.clone();
                 if let (Some(app), Some(routing)) = (status.app.as_mut(), report.routing) {
                     app.routing = Some(routing);
                 }
@@ -963,7 +970,13 @@ async fn stage_step<St: Store>(
                 stage.message = format!("{}: {}", step.name(), result.message);
                 observe_stage(ctx, stage);
                 let message = format!("{}: {}", stream, stage.message);
-                conclude(&mut status, RunPhase::Failed, &message, now);
+                // Tests that could not give a verdict are not a failing recipe.
+                let verdict = match result.report.as_ref().and_then(|r| r.broken.as_ref()) {
+                    Some(crate::executor::Broken::Collection(_)) => RunPhase::Error,
+                    Some(crate::executor::Broken::TimedOut(_)) => RunPhase::TimedOut,
+                    None => RunPhase::Failed,
+                };
+                conclude(&mut status, verdict, &message, now);
             }
             write_status(ctx, run, &status).await?;
             Ok(Action::requeue(Duration::ZERO))

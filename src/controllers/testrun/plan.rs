@@ -176,6 +176,9 @@ pub fn pending_step(name: &str) -> StepStatus {
         finished: None,
         ok: None,
         message: String::new(),
+        tests: None,
+        origins: Default::default(),
+        artifacts: Vec::new(),
     }
 }
 
