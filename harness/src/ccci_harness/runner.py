@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("ccci-run: no test files in the suite or the recipe's tests/", flush=True)
         return pytest.ExitCode.NO_TESTS_COLLECTED
+    # Helper modules next to the tests (`from myapp_ui import log_in`) are importable.
+    for p in reversed(paths):
+        if p.is_dir():
+            sys.path.insert(0, str(p.resolve()))
     return int(pytest.main(pytest_args(paths, results, extra)))
 
 
