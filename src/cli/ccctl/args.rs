@@ -119,6 +119,19 @@ pub enum RawCommand {
         #[arg(long, value_name = "S")]
         stream: Option<String>,
     },
+    /// List a test run's artifacts (JUnit XML, screenshots, traces, page HTML), print one, or
+    /// download one or all with -o DIR.
+    Artifacts {
+        /// Kind: only `run` (testrun, runs, tr) has artifacts.
+        kind: String,
+        /// The run's name.
+        name: String,
+        /// One artifact, as listed (printed to stdout unless -o is given).
+        path: Option<String>,
+        /// Download into this directory (keeping the listed paths).
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Start a manual test run of a recipe; prints the generated run name.
     Run {
         /// Name of the Recipe record.
@@ -241,6 +254,8 @@ pub enum Command {
         /// Follow until the run is over.
         follow: bool,
     },
+    /// `artifacts`.
+    Artifacts(super::artifacts::ArtifactsRequest),
     /// `run`.
     Run(RunRequest),
     /// `version`.
@@ -385,6 +400,23 @@ impl RawArgs {
                     stream,
                     follow,
                 }
+            }
+            RawCommand::Artifacts {
+                kind,
+                name,
+                path,
+                output,
+            } => {
+                if parse_kind(&kind)? != Kind::TestRun {
+                    bail!(
+                        "artifacts {kind}: only test runs have artifacts (ccctl artifacts run NAME)"
+                    );
+                }
+                Command::Artifacts(super::artifacts::ArtifactsRequest {
+                    run: name,
+                    path,
+                    out: output,
+                })
             }
             RawCommand::Run {
                 recipe,
