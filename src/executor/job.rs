@@ -476,3 +476,56 @@ fn overheads(created: SystemTime, junit_path: &Path, log: StepLog<'_>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_tests_symlink_is_refused_so_the_host_is_never_mounted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let checkout = tmp.path().join("checkout");
+        std::fs::create_dir_all(&checkout).unwrap();
+        assert_eq!(recipe_tests_dir(&checkout).unwrap(), None);
+        std::os::unix::fs::symlink("/", checkout.join("tests")).unwrap();
+        assert!(recipe_tests_dir(&checkout).is_err());
+        std::fs::remove_file(checkout.join("tests")).unwrap();
+        std::fs::write(checkout.join("tests"), "a file").unwrap();
+        assert_eq!(recipe_tests_dir(&checkout).unwrap(), None);
+        std::fs::remove_file(checkout.join("tests")).unwrap();
+        std::fs::create_dir(checkout.join("tests")).unwrap();
+        assert_eq!(
+            recipe_tests_dir(&checkout).unwrap(),
+            Some(checkout.join("tests"))
+        );
+    }
+
+    #[test]
+    fn a_job_without_junit_is_broken_and_no_selected_test_is_said_in_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let junit = tmp.path().join("junit.xml");
+        let tail = VecDeque::from(["ImportError: no module named x".to_string()]);
+        let mut lines = Vec::new();
+        let r = judge(3, &junit, &tail, "install", "check", &mut |l: &str| {
+            lines.push(l.to_string())
+        });
+        let Some(Broken::Collection(why)) = r.broken else {
+            panic!("{r:?}")
+        };
+        assert!(
+            why.contains("code 3") && why.contains("ImportError"),
+            "{why}"
+        );
+        let mut lines = Vec::new();
+        let r = judge(5, &junit, &tail, "upgrade", "pre", &mut |l: &str| {
+            lines.push(l.to_string())
+        });
+        assert!(r.broken.is_none() && r.passed());
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("no suite test selected for upgrade:pre")),
+            "{lines:?}"
+        );
+    }
+}

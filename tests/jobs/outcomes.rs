@@ -52,7 +52,8 @@ def test_the_login_page_title(page):
     assert page.title() == "Welcome", "title mismatch on the login page"
 "#;
 
-const RECIPE_LOCAL: &str = "def test_recipe_local(http):\n    assert http.get('/notes').status_code == 200\n";
+const RECIPE_LOCAL: &str =
+    "def test_recipe_local(http):\n    assert http.get('/notes').status_code == 200\n";
 
 fn recipe_spec(git: &str, suite_path: &str) -> RecipeSpec {
     RecipeSpec {
@@ -88,7 +89,10 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
     )
     .unwrap();
     ctl.store
-        .create(Object::new("webapp-pg", recipe_spec(&repo.url(), "hostile")))
+        .create(Object::new(
+            "webapp-pg",
+            recipe_spec(&repo.url(), "hostile"),
+        ))
         .await
         .unwrap();
     let name = "webapp-pg-fails";
@@ -103,18 +107,33 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
     .await;
     let run = ctl.wait_done(name, Duration::from_secs(600)).await;
     let logs = ctl.logs(name);
-    assert_eq!(run.status.phase, RunPhase::Failed, "{}\n{logs}", describe(&run));
+    assert_eq!(
+        run.status.phase,
+        RunPhase::Failed,
+        "{}\n{logs}",
+        describe(&run)
+    );
     let install = &run.status.stages[0];
     assert_eq!(install.phase, StagePhase::Failed);
     assert_eq!(
         install.failing_tests,
-        ["[suite] test_install::test_the_login_page_title: AssertionError: title mismatch on the login page"],
+        [
+            "[suite] test_install::test_the_login_page_title: AssertionError: title mismatch on the login page"
+        ],
         "{}",
         describe(&run)
     );
-    assert!(install.message.contains("test_the_login_page_title"), "{}", install.message);
+    assert!(
+        install.message.contains("test_the_login_page_title"),
+        "{}",
+        install.message
+    );
     let check = step(&run, StageKind::Install, "test:check");
-    assert_eq!(passed(check, "suite"), 2, "the job's own checks passed: {logs}");
+    assert_eq!(
+        passed(check, "suite"),
+        2,
+        "the job's own checks passed: {logs}"
+    );
     assert_eq!(passed(check, "recipe"), 1, "{check:?}");
 
     // The secret is scrubbed from the log: the printed value is not the secret.
@@ -161,7 +180,11 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
     assert_eq!(res.headers()["content-type"], "image/png");
     let png = res.bytes().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(png.len() > 2000, "a real page, not a blank: {} bytes", png.len());
+    assert!(
+        png.len() > 2000,
+        "a real page, not a blank: {} bytes",
+        png.len()
+    );
     let res = reqwest::get(format!("{base}/{trace}")).await.unwrap();
     assert_eq!(res.headers()["content-type"], "application/zip");
 
@@ -232,9 +255,16 @@ async fn a_broken_suite_is_an_error_and_a_hanging_one_times_out_leaving_nothing(
         })
         .await;
     }
-    let broken = ctl.wait_done("static-broken", Duration::from_secs(600)).await;
+    let broken = ctl
+        .wait_done("static-broken", Duration::from_secs(600))
+        .await;
     let logs = ctl.logs("static-broken");
-    assert_eq!(broken.status.phase, RunPhase::Error, "{}\n{logs}", describe(&broken));
+    assert_eq!(
+        broken.status.phase,
+        RunPhase::Error,
+        "{}\n{logs}",
+        describe(&broken)
+    );
     assert!(
         broken.status.message.contains("could not be collected")
             && broken.status.message.contains("SyntaxError"),
@@ -243,10 +273,21 @@ async fn a_broken_suite_is_an_error_and_a_hanging_one_times_out_leaving_nothing(
     );
     assert!(broken.status.stages[0].failing_tests.is_empty());
 
-    let hanging = ctl.wait_done("static-hanging", Duration::from_secs(600)).await;
+    let hanging = ctl
+        .wait_done("static-hanging", Duration::from_secs(600))
+        .await;
     let logs = ctl.logs("static-hanging");
-    assert_eq!(hanging.status.phase, RunPhase::TimedOut, "{}\n{logs}", describe(&hanging));
-    assert!(hanging.status.message.contains("limit of 20 s"), "{}", hanging.status.message);
+    assert_eq!(
+        hanging.status.phase,
+        RunPhase::TimedOut,
+        "{}\n{logs}",
+        describe(&hanging)
+    );
+    assert!(
+        hanging.status.message.contains("limit of 20 s"),
+        "{}",
+        hanging.status.message
+    );
     assert!(logs.contains("killed the job"), "{logs}");
     let jobs = docker_cli(&[
         "service",

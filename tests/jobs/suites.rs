@@ -29,7 +29,12 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
     .await;
     let run = ctl.wait_done(name, Duration::from_secs(900)).await;
     let logs = ctl.logs(name);
-    assert_eq!(run.status.phase, RunPhase::Succeeded, "{}\n{logs}", describe(&run));
+    assert_eq!(
+        run.status.phase,
+        RunPhase::Succeeded,
+        "{}\n{logs}",
+        describe(&run)
+    );
 
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "suite"), 4, "{check:?}");
@@ -57,7 +62,9 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
     let install = &run.status.stages[0];
     assert!(install.tests.passed >= 5, "{}", describe(&run));
     assert!(
-        check.artifacts.contains(&"install/check/junit.xml".to_string()),
+        check
+            .artifacts
+            .contains(&"install/check/junit.xml".to_string()),
         "{check:?}"
     );
     assert!(logs.contains("tests: overhead: first test"), "{logs}");
@@ -85,7 +92,12 @@ async fn static_site_runs_its_recipe_local_tests_next_to_the_suite() {
     .await;
     let run = ctl.wait_done(name, Duration::from_secs(900)).await;
     let logs = ctl.logs(name);
-    assert_eq!(run.status.phase, RunPhase::Succeeded, "{}\n{logs}", describe(&run));
+    assert_eq!(
+        run.status.phase,
+        RunPhase::Succeeded,
+        "{}\n{logs}",
+        describe(&run)
+    );
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "recipe"), 1, "{check:?}");
     assert_eq!(passed(check, "suite"), 2, "{check:?}");
