@@ -3,6 +3,7 @@
 //! test with its screenshot and trace served by the API and `ccctl`, recipe-local tests, what
 //! untrusted test code can see inside the job, a broken suite, and a hanging one.
 
+mod bench;
 mod outcomes;
 mod suites;
 
