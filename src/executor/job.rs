@@ -162,6 +162,7 @@ impl JobExecutor {
             suite_report.artifacts = kept;
         }
         overheads(created, &junit_path, log);
+        finish_job(docker, &job_spec::job_name(request)).await;
         report.merge(suite_report);
         Ok(report)
     }
@@ -208,18 +209,23 @@ impl JobExecutor {
             log,
         )
         .await;
-        let removed = remove_by_label(docker, &label, &remove_opts).await;
-        let (ended, tail) = watched?;
-        if let Ended::TimedOut = ended {
+        // A job over its limit (or one that could not be watched) is killed, and waited for
+        // until its container is gone: nothing of it may keep running. A finished one is
+        // removed after its results are read (`finish_job`).
+        if !matches!(watched, Ok((Ended::Exited(_), _))) {
+            let removed = remove_by_label(docker, &label, &remove_opts).await;
+            let (ended, tail) = watched?;
             log(&format!(
                 "tests: killed the job after {} s (its time limit)",
                 self.settings.step_timeout_seconds
             ));
+            removed.map_err(|e| ExecError {
+                action: format!("removing the test job {}", plan.name),
+                message: e.to_string(),
+            })?;
+            return Ok((ended, tail, created));
         }
-        removed.map_err(|e| ExecError {
-            action: format!("removing the test job {}", plan.name),
-            message: e.to_string(),
-        })?;
+        let (ended, tail) = watched?;
         Ok((ended, tail, created))
     }
 }
@@ -232,6 +238,16 @@ impl TestExecutor for JobExecutor {
         log: StepLog<'a>,
     ) -> BoxFuture<'a, Result<TestReport, ExecError>> {
         Box::pin(self.execute(docker, request, log))
+    }
+}
+
+/// Removes a finished job's service. Its container has exited; Swarm deletes it in the
+/// background (and the run's teardown removes anything of the run still there).
+async fn finish_job(docker: &Docker, service: &str) {
+    match docker.delete_service(service).await {
+        Ok(()) => {}
+        Err(e) if crate::swarm::docker::is_not_found(&e) => {}
+        Err(e) => tracing::warn!(service, error = %e, "could not remove a finished test job"),
     }
 }
 
