@@ -162,7 +162,7 @@ impl JobExecutor {
             suite_report.artifacts = kept;
         }
         overheads(created, &junit_path, log);
-        finish_job(docker, &job_spec::job_name(request)).await;
+        finish_job(docker, &job_spec::job_name(request)).await?;
         report.merge(suite_report);
         Ok(report)
     }
@@ -241,14 +241,20 @@ impl TestExecutor for JobExecutor {
     }
 }
 
-/// Removes a finished job's service. Its container has exited; Swarm deletes it in the
-/// background (and the run's teardown removes anything of the run still there).
-async fn finish_job(docker: &Docker, service: &str) {
-    match docker.delete_service(service).await {
-        Ok(()) => {}
-        Err(e) if crate::swarm::docker::is_not_found(&e) => {}
-        Err(e) => tracing::warn!(service, error = %e, "could not remove a finished test job"),
-    }
+/// Removes a finished job (after its results are read) and waits until its container is gone:
+/// an exited container left behind would outlive the run.
+async fn finish_job(docker: &Docker, service: &str) -> Result<(), ExecError> {
+    let opts = RemoveOptions {
+        volumes: false,
+        timeout: Duration::from_secs(60),
+    };
+    remove_by_label(docker, &format!("{JOB_LABEL}={service}"), &opts)
+        .await
+        .map(|_| ())
+        .map_err(|e| ExecError {
+            action: format!("removing the test job {service}"),
+            message: e.to_string(),
+        })
 }
 
 /// The recipe's `tests/` in its checkout, when it is a real directory of the checkout (a
