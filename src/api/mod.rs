@@ -13,8 +13,8 @@ pub use deployment::{
 pub use meta::{API_VERSION, Condition, ConditionStatus, Object, ObjectMeta, Spec, set_condition};
 pub use recipe::{Recipe, RecipeSpec, RecipeStatus, StageKind, StageSummary, Timeouts};
 pub use testrun::{
-    AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepStatus, TestCounts,
-    TestRun, TestRunSpec, TestRunStatus,
+    AppInfo, MAX_KEEP_SECONDS, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus,
+    StepStatus, TestCounts, TestRun, TestRunSpec, TestRunStatus, parse_keep,
 };
 pub use validate::{FieldError, validate_name};
 

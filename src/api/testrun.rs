@@ -53,6 +53,33 @@ pub struct TestRunSpec {
     /// Set to request cancellation.
     #[serde(default)]
     pub cancel: bool,
+    /// After a failing step, keep the app deployed this long (`90s`, `30m`, `2h`; at most
+    /// 24 h) so a maintainer can look at it; the teardown follows when the time is up, the run
+    /// is cancelled or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_on_failure: Option<String>,
+}
+
+/// The longest `keepOnFailure`.
+pub const MAX_KEEP_SECONDS: u64 = 24 * 3600;
+
+/// Parses a `keepOnFailure` duration: a whole number with `s`, `m` or `h` (≤ 24 h).
+pub fn parse_keep(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text:?} is not a duration like 90s, 30m or 2h")),
+    };
+    if secs == 0 || secs > MAX_KEEP_SECONDS {
+        return Err(format!("{text:?} must be between 1 s and 24 h"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 impl Spec for TestRunSpec {
@@ -73,6 +100,11 @@ impl Spec for TestRunSpec {
             .any(|c| c.is_whitespace() || c.is_control())
         {
             errors.push(FieldError::new("spec.ref", "must not contain whitespace"));
+        }
+        if let Some(keep) = &self.keep_on_failure
+            && let Err(e) = parse_keep(keep)
+        {
+            errors.push(FieldError::new("spec.keepOnFailure", e));
         }
         if let Some(stages) = &self.stages {
             for (i, s) in stages.iter().enumerate() {

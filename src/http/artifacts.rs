@@ -137,6 +137,7 @@ mod tests {
                 stages: None,
                 upgrade_from: None,
                 cancel: false,
+                keep_on_failure: None,
             };
             store.create(Object::new(name, spec)).await.unwrap();
         }

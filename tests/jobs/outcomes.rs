@@ -1,12 +1,13 @@
 //! Outcomes of suites that do not pass: a failing browser test (Failed, named, with its
-//! screenshot and trace served by the API and `ccctl`), what test code sees inside the job,
+//! screenshot and trace served by the API and `ccctl`; the app kept for a while with
+//! `keepOnFailure`), what test code sees inside the job,
 //! a suite that cannot be collected (Error), and one that hangs (TimedOut, nothing left).
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cc_ci::api::{Object, RecipeSpec, RunPhase, StageKind, StagePhase};
+use cc_ci::api::{Object, RecipeSpec, RunPhase, StageKind, StagePhase, TestRunSpec};
 use cc_ci::http::{AppState, WriteAuth, router};
 use cc_ci::metrics::Metrics;
 use cc_ci::recipe::runlog::RunLogs;
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{controller, passed, step};
 use crate::fixture_repo::FixtureRepo;
-use crate::lifecycle::harness::{RunSpec, describe, docker_cli, leftovers, sweep};
+use crate::lifecycle::harness::{RunSpec, describe, docker_cli, labelled, leftovers, sweep};
 
 /// The suite of the failing run: what the job exposes to test code, an app secret printed,
 /// and a browser test whose assertion fails. `{STATE}` is the controller's state directory.
@@ -96,16 +97,43 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
         .await
         .unwrap();
     let name = "webapp-pg-fails";
-    ctl.run(RunSpec {
-        name,
-        recipe: "webapp-pg",
-        git_ref: "refs/pull/3/head",
+    let spec = TestRunSpec {
+        recipe: "webapp-pg".into(),
+        git: None,
+        git_ref: "refs/pull/3/head".into(),
         pr: Some(3),
+        source: Default::default(),
         stages: None,
         upgrade_from: None,
-    })
-    .await;
+        cancel: false,
+        keep_on_failure: Some("20s".into()),
+    };
+    ctl.store.create(Object::new(name, spec)).await.unwrap();
+    // The failed run keeps its app for 20 s, says so, then tears down.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let kept = loop {
+        let run = ctl.get(name).unwrap();
+        if run.status.message.contains("kept for debugging") {
+            break run;
+        }
+        assert!(
+            !run.status.torn_down,
+            "torn down without keeping: {}",
+            describe(&run)
+        );
+        assert!(Instant::now() < deadline, "{}", describe(&run));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let kept_at = Instant::now();
+    assert_eq!(kept.status.phase, RunPhase::Running, "{}", describe(&kept));
+    assert!(
+        labelled(&format!("cc-ci.run={name}"))
+            .iter()
+            .any(|o| o.starts_with("service")),
+        "the app is still deployed while kept"
+    );
     let run = ctl.wait_done(name, Duration::from_secs(600)).await;
+    assert!(kept_at.elapsed() >= Duration::from_secs(15), "kept ~20 s");
     let logs = ctl.logs(name);
     assert_eq!(
         run.status.phase,

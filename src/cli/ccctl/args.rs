@@ -151,6 +151,9 @@ pub enum RawCommand {
         /// Version to upgrade from instead of the previous release tag.
         #[arg(long, value_name = "V")]
         upgrade_from: Option<String>,
+        /// After a failing step, keep the app deployed this long (e.g. 30m; at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = parse_keep_flag)]
+        keep_on_failure: Option<String>,
         /// Follow the run's logs until it is over (like `logs -f`).
         #[arg(short, long)]
         follow: bool,
@@ -263,6 +266,11 @@ pub enum Command {
         /// Skip the server.
         client_only: bool,
     },
+}
+
+/// Checks a `--keep-on-failure` value.
+pub fn parse_keep_flag(s: &str) -> Result<String, String> {
+    crate::api::parse_keep(s).map(|_| s.trim().to_string())
 }
 
 /// Parses a `--stage` value.
@@ -425,6 +433,7 @@ impl RawArgs {
                 pr,
                 stages,
                 upgrade_from,
+                keep_on_failure,
                 follow,
             } => Command::Run(RunRequest {
                 recipe,
@@ -433,6 +442,7 @@ impl RawArgs {
                 pr,
                 stages,
                 upgrade_from,
+                keep_on_failure,
                 follow,
             }),
             RawCommand::Version { client } => Command::Version {

@@ -22,6 +22,7 @@
 //! the run goes to teardown. The finalizer [`FINALIZER`] makes deleting a run tear it down.
 
 pub mod admission;
+pub mod keep;
 pub mod plan;
 pub mod steps;
 pub mod workspace;
@@ -458,6 +459,11 @@ async fn progress<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action,
     let now = Utc::now();
     let mut status = run.status.clone();
     if let Some(verdict) = verdict_of(&status) {
+        if let Some(until) = keep::kept_until(&run.spec, &status, verdict, now)
+            && now < until
+        {
+            return keep_app(run, ctx, status, until).await;
+        }
         return teardown(run, ctx, status, verdict).await;
     }
     let recipe = ctx.recipes.get(&run.spec.recipe);
@@ -1063,6 +1069,35 @@ async fn teardown<St: Store>(
             step_error(ctx, run, &mut status, RUN_STREAM, TEARDOWN, attempt, e).await
         }
     }
+}
+
+/// A failed run that asked to keep its app: record (once) until when, say so, and come back
+/// then (or on a change: cancelling or deleting the run tears it down at once).
+async fn keep_app<St: Store>(
+    run: &TestRun,
+    ctx: &Context<St>,
+    mut status: TestRunStatus,
+    until: DateTime<Utc>,
+) -> Result<Action, RunError> {
+    if !status.checkpoints.contains_key(keep::KEPT_UNTIL) {
+        status
+            .checkpoints
+            .insert(keep::KEPT_UNTIL.into(), until.to_rfc3339());
+        let stack = status
+            .app
+            .as_ref()
+            .map(|a| a.stack.clone())
+            .unwrap_or_default();
+        let line = format!(
+            "the app (stack {stack}) is kept for debugging until {} (keepOnFailure); the teardown follows then, or at once when the run is cancelled or deleted",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        status.message = format!("{}; {line}", status.message);
+        write_status(ctx, run, &status).await?;
+        log_lines(ctx, run.name(), RUN_STREAM, &[line]).await;
+    }
+    let left = (until - Utc::now()).to_std().unwrap_or_default();
+    Ok(Action::requeue(left.min(Duration::from_secs(30))))
 }
 
 /// A run that ended but whose teardown failed: try again now and then.
