@@ -57,6 +57,8 @@ pub struct Config {
     pub sources: crate::api::SourceSettings,
     /// Connection limits of the HTTP server (`[http]`).
     pub http: crate::http::HttpSettings,
+    /// How test steps run suites: runner image, suites root, job limits (`[tests]`).
+    pub tests: crate::executor::settings::TestSettings,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             runs: RunSettings::default(),
             sources: crate::api::SourceSettings::default(),
             http: crate::http::HttpSettings::default(),
+            tests: Default::default(),
         }
     }
 }

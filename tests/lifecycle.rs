@@ -22,7 +22,7 @@ use cc_ci::swarm::docker;
 use crate::fixture_repo::FixtureRepo;
 
 mod crash;
-pub(crate) mod harness;
+pub mod harness;
 mod isolation;
 mod testrun;
 

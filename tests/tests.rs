@@ -5,6 +5,7 @@ mod ccctl;
 mod conformance;
 mod fixture_repo;
 mod hostile;
+mod jobs;
 mod lifecycle;
 mod logs;
 mod recipe;

@@ -21,8 +21,8 @@ pub use sources::{
     SourceSettings, check_git_url, set_source_settings, source_settings, valid_env_key,
 };
 pub use testrun::{
-    AppInfo, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepName, StepStatus,
-    TestCounts, TestPhase, TestRun, TestRunSpec, TestRunStatus,
+    AppInfo, MAX_KEEP_SECONDS, RoutingMode, RunPhase, RunSource, StagePhase, StageStatus, StepName,
+    StepStatus, TestCounts, TestPhase, TestRun, TestRunSpec, TestRunStatus, parse_keep,
 };
 pub use validate::{FieldError, IDENTITY_KEYS, validate_env, validate_git_url, validate_name};
 

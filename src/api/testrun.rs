@@ -1,5 +1,7 @@
 //! The `TestRun` record: one test of a recipe at a pinned commit, with its stage-by-stage status.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,33 @@ pub struct TestRunSpec {
     /// Set to request cancellation.
     #[serde(default)]
     pub cancel: bool,
+    /// After a failing step, keep the app deployed this long (`90s`, `30m`, `2h`; at most
+    /// 24 h) so a maintainer can look at it; the teardown follows when the time is up, the run
+    /// is cancelled or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_on_failure: Option<String>,
+}
+
+/// The longest `keepOnFailure`.
+pub const MAX_KEEP_SECONDS: u64 = 24 * 3600;
+
+/// Parses a `keepOnFailure` duration: a whole number with `s`, `m` or `h` (≤ 24 h).
+pub fn parse_keep(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text:?} is not a duration like 90s, 30m or 2h")),
+    };
+    if secs == 0 || secs > MAX_KEEP_SECONDS {
+        return Err(format!("{text:?} must be between 1 s and 24 h"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 impl Spec for TestRunSpec {
@@ -82,6 +111,11 @@ impl Spec for TestRunSpec {
             .any(|c| c.is_whitespace() || c.is_control())
         {
             errors.push(FieldError::new("spec.ref", "must not contain whitespace"));
+        }
+        if let Some(keep) = &self.keep_on_failure
+            && let Err(e) = parse_keep(keep)
+        {
+            errors.push(FieldError::new("spec.keepOnFailure", e));
         }
         if let Some(stages) = &self.stages {
             for (i, s) in stages.iter().enumerate() {
@@ -361,6 +395,17 @@ pub struct StepStatus {
     /// After a failed attempt: the step runs again no earlier than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<DateTime<Utc>>,
+    /// A test step's counts (built-in checks, suite and recipe-local tests together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestCounts>,
+    /// A test step's counts per origin: `builtin`, `suite` (cc-ci's suite of the recipe),
+    /// `recipe` (the recipe repository's own `tests/`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origins: BTreeMap<String, TestCounts>,
+    /// A test step's artifacts (JUnit XML, screenshots, traces, page HTML), relative to the
+    /// run's artifact directory (`GET /api/v1/testruns/{name}/artifacts/{path}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
 }
 
 impl StepStatus {
@@ -374,6 +419,9 @@ impl StepStatus {
             message: String::new(),
             failed_attempts: 0,
             retry_at: None,
+            tests: None,
+            origins: Default::default(),
+            artifacts: Vec::new(),
         }
     }
 }
@@ -499,6 +547,10 @@ pub struct TestRunStatus {
     /// the run is torn down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<RunPhase>,
+    /// A failed run that asked to keep its app (`spec.keepOnFailure`): the teardown waits
+    /// until then (recorded once, so a restart keeps the same deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<DateTime<Utc>>,
     /// Conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod args;
+pub mod artifacts;
 pub mod client;
 pub mod columns;
 pub mod describe;
@@ -211,6 +212,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             };
             logs::logs(&client, &req).await
         }
+        Command::Artifacts(req) => artifacts::artifacts(&client, &req).await,
         Command::Run(req) => run::run(&client, &req).await,
         Command::Version { client_only } => {
             println!("Client Version: {}", env!("CARGO_PKG_VERSION"));

@@ -97,7 +97,7 @@ async fn swarm_deps(config: &Config) -> crate::controllers::SwarmDeps {
         docker: docker_access().await,
         logs: RunLogs::new(&config.state_dir),
         runs: config.runs.clone(),
-        executor: Arc::new(crate::executor::builtin::BuiltinChecks),
+        executor: Arc::new(crate::executor::job::JobExecutor::new(config.tests.clone())),
     }
 }
 

@@ -76,7 +76,7 @@ pub struct SwarmDeps {
     pub logs: RunLogs,
     /// The `[runs]` settings.
     pub runs: RunSettings,
-    /// Runs the test steps (today [`crate::executor::builtin::BuiltinChecks`]).
+    /// Runs the test steps ([`crate::executor::job::JobExecutor`] in `cc-ci serve`).
     pub executor: Arc<dyn TestExecutor>,
 }
 

@@ -69,7 +69,9 @@ echo "cannot connect to $PROBE_HOST:$PROBE_PORT (is the service on the $PROBE_NE
 exit 2
 "#;
 
-fn exec_err(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> ExecError {
+pub(crate) fn exec_err(
+    action: impl Into<String>,
+) -> impl FnOnce(bollard::errors::Error) -> ExecError {
     let action = action.into();
     move |e| ExecError {
         action,
@@ -118,6 +120,29 @@ async fn probe(
         })
 }
 
+/// The proxy-facing services of `stack`.
+pub async fn targets(docker: &Docker, stack: &str) -> Result<Vec<ProxyTarget>, ExecError> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{NAMESPACE_LABEL}={stack}")],
+    )]);
+    let services = docker
+        .list_services(Some(ListServicesOptions {
+            filters: Some(filters),
+            status: None,
+        }))
+        .await
+        .map_err(exec_err(format!("listing the services of {stack}")))?;
+    let labelled: Vec<(String, HashMap<String, String>)> = services
+        .into_iter()
+        .filter_map(|s| {
+            let spec = s.spec?;
+            Some((spec.name?, spec.labels.unwrap_or_default()))
+        })
+        .collect();
+    Ok(proxy_targets(labelled.iter().map(|(n, l)| (n.as_str(), l))))
+}
+
 impl BuiltinChecks {
     /// Runs the HTTP check against every proxy-facing service of the app.
     pub async fn check(
@@ -126,28 +151,7 @@ impl BuiltinChecks {
         request: &TestRequest,
         log: StepLog<'_>,
     ) -> Result<TestReport, ExecError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{NAMESPACE_LABEL}={}", request.stack)],
-        )]);
-        let services = docker
-            .list_services(Some(ListServicesOptions {
-                filters: Some(filters),
-                status: None,
-            }))
-            .await
-            .map_err(exec_err(format!(
-                "listing the services of {}",
-                request.stack
-            )))?;
-        let labelled: Vec<(String, HashMap<String, String>)> = services
-            .into_iter()
-            .filter_map(|s| {
-                let spec = s.spec?;
-                Some((spec.name?, spec.labels.unwrap_or_default()))
-            })
-            .collect();
-        let targets = proxy_targets(labelled.iter().map(|(n, l)| (n.as_str(), l)));
+        let targets = targets(docker, &request.stack).await?;
         let mut report = TestReport::default();
         if targets.is_empty() {
             log(
@@ -176,6 +180,9 @@ impl BuiltinChecks {
             }
             report.record(&name, outcome);
         }
+        report
+            .origins
+            .insert("builtin".into(), report.counts.clone());
         Ok(report)
     }
 }

@@ -1,9 +1,15 @@
 //! Test execution: the interface a run's test steps go through ([`TestExecutor`]), what a
-//! step is told ([`TestRequest`]) and what it reports ([`TestReport`]). Today the only
-//! implementation is [`builtin::BuiltinChecks`] (the app answers HTTP through its
-//! proxy-facing service); the Python + Playwright runner (DESIGN.md §7) plugs in here.
+//! step is told ([`TestRequest`]) and what it reports ([`TestReport`]). Implementations:
+//! [`builtin::BuiltinChecks`] (the app answers HTTP through its proxy-facing service) and
+//! [`job::JobExecutor`] (those checks, then the recipe's pytest + Playwright suite in a Swarm
+//! job of the runner image, DESIGN.md §7).
 
+pub mod artifacts;
 pub mod builtin;
+pub mod job;
+mod job_spec;
+pub mod junit;
+pub mod settings;
 
 use futures::future::BoxFuture;
 
@@ -34,6 +40,22 @@ pub struct TestRequest {
     pub previous_version: Option<String>,
     /// Image of helper containers (needs `bash`).
     pub helper_image: String,
+    /// The run's directory (results and artifacts go below it); `None`: no test job runs.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// The recipe's checkout at the commit under test (its `tests/` are recipe-local tests).
+    pub checkout: Option<std::path::PathBuf>,
+    /// The Recipe's suite path below the suites root (default `recipes/<recipe>`).
+    pub suite_path: Option<String>,
+}
+
+/// Why a step's tests could not produce a verdict on the app (the run ends in `Error` or
+/// `TimedOut`, not `Failed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// The suite could not even be collected (syntax error, import error, bad marker, …).
+    Collection(String),
+    /// The test job ran over its time limit and was killed.
+    TimedOut(String),
 }
 
 /// What a test step found.
@@ -45,12 +67,19 @@ pub struct TestReport {
     pub failing: Vec<String>,
     /// Routing mode used, when the step reached the app (`Direct` without a proxy).
     pub routing: Option<crate::api::RoutingMode>,
+    /// Counts per origin: `builtin`, `suite` (cc-ci's `recipes/<recipe>/`), `recipe` (the
+    /// recipe repository's own `tests/`).
+    pub origins: std::collections::BTreeMap<String, TestCounts>,
+    /// Set when the tests could not give a verdict (collection error, time limit).
+    pub broken: Option<Broken>,
+    /// Artifact files of the step, relative to the run's artifact directory.
+    pub artifacts: Vec<String>,
 }
 
 impl TestReport {
-    /// Whether no test failed.
+    /// Whether no test failed and the tests could give a verdict.
     pub fn passed(&self) -> bool {
-        self.counts.failed == 0
+        self.counts.failed == 0 && self.broken.is_none()
     }
 
     /// Adds one test's result.
@@ -71,6 +100,14 @@ impl TestReport {
         self.counts.skipped += other.counts.skipped;
         self.failing.extend(other.failing);
         self.routing = self.routing.or(other.routing);
+        for (origin, c) in other.origins {
+            let mine = self.origins.entry(origin).or_default();
+            mine.passed += c.passed;
+            mine.failed += c.failed;
+            mine.skipped += c.skipped;
+        }
+        self.broken = self.broken.take().or(other.broken);
+        self.artifacts.extend(other.artifacts);
     }
 }
 

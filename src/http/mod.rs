@@ -4,6 +4,7 @@
 //! (see `records.rs`), routed under `/api/v1/{plural}`. The wire contract is in
 //! `docs/api.md` (errors are [`ApiError`] JSON bodies).
 
+pub mod artifacts;
 mod auth;
 mod decode;
 mod error;
@@ -114,6 +115,14 @@ pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
         .route(
             "/api/v1/testruns/{name}/logs/{stream}",
             get(logs::read::<St>),
+        )
+        .route(
+            "/api/v1/testruns/{name}/artifacts",
+            get(artifacts::list::<St>),
+        )
+        .route(
+            "/api/v1/testruns/{name}/artifacts/{*path}",
+            get(artifacts::read::<St>),
         );
     let api = api.route_layer(axum::middleware::from_fn_with_state(
         state.auth.clone(),

@@ -19,7 +19,7 @@ use crate::swarm::StackSpec;
 use crate::swarm::apply::{ApplyOptions, ApplyReport, apply};
 use crate::swarm::compose::ComposeError;
 use crate::swarm::convert::ConvertError;
-use crate::swarm::docker::{EngineError, NAMESPACE_LABEL};
+use crate::swarm::docker::EngineError;
 use crate::swarm::remove::{RemoveOptions, RemoveReport, remove_by_labels};
 
 /// Label every object of cc-ci carries.

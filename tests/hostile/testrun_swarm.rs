@@ -81,7 +81,7 @@ async fn hostile_pull_requests_fail_before_deploying_and_leak_nothing() {
         let deploy = install
             .steps
             .iter()
-            .find(|s| s.name == "deploy")
+            .find(|s| s.name.as_str() == "deploy")
             .unwrap_or_else(|| panic!("no deploy step: {}", describe(&run)));
         assert_eq!(deploy.ok, Some(false), "{}", describe(&run));
         for e in &expected {
@@ -95,7 +95,7 @@ async fn hostile_pull_requests_fail_before_deploying_and_leak_nothing() {
             install
                 .steps
                 .iter()
-                .filter(|s| s.name != "deploy")
+                .filter(|s| s.name.as_str() != "deploy")
                 .all(|s| s.started.is_none()),
             "{name}: nothing was deployed to converge: {}",
             describe(&run)

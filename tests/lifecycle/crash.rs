@@ -87,6 +87,7 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
                 stages: Some(stages),
                 upgrade_from: None,
                 cancel: false,
+                keep_on_failure: None,
             };
             store
                 .create(Object::new(format!("crash-{i:02}"), spec))

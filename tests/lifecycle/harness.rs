@@ -178,6 +178,7 @@ impl Controller {
             stages: spec.stages.map(|s| s.to_vec()),
             upgrade_from: spec.upgrade_from.map(str::to_string),
             cancel: false,
+            keep_on_failure: None,
         };
         self.store
             .create(Object::new(spec.name, run))

@@ -197,6 +197,7 @@ fn record(name: &str) -> Object<TestRunSpec> {
             stages: None,
             upgrade_from: None,
             cancel: false,
+            keep_on_failure: None,
         },
     )
 }

@@ -49,6 +49,7 @@ pub fn testrun(name: &str, recipe: &str) -> TestRun {
             stages: None,
             upgrade_from: None,
             cancel: false,
+            keep_on_failure: None,
         },
     )
 }

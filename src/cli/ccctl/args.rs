@@ -119,6 +119,19 @@ pub enum RawCommand {
         #[arg(long, value_name = "S")]
         stream: Option<String>,
     },
+    /// List a test run's artifacts (JUnit XML, screenshots, traces, page HTML), print one, or
+    /// download one or all with -o DIR.
+    Artifacts {
+        /// Kind: only `run` (testrun, runs, tr) has artifacts.
+        kind: String,
+        /// The run's name.
+        name: String,
+        /// One artifact, as listed (printed to stdout unless -o is given).
+        path: Option<String>,
+        /// Download into this directory (keeping the listed paths).
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Start a manual test run of a recipe; prints the generated run name.
     Run {
         /// Name of the Recipe record.
@@ -138,6 +151,9 @@ pub enum RawCommand {
         /// Version to upgrade from instead of the previous release tag.
         #[arg(long, value_name = "V")]
         upgrade_from: Option<String>,
+        /// After a failing step, keep the app deployed this long (e.g. 30m; at most 24h).
+        #[arg(long, value_name = "DURATION", value_parser = parse_keep_flag)]
+        keep_on_failure: Option<String>,
         /// Follow the run's logs until it is over (like `logs -f`).
         #[arg(short, long)]
         follow: bool,
@@ -241,6 +257,8 @@ pub enum Command {
         /// Follow until the run is over.
         follow: bool,
     },
+    /// `artifacts`.
+    Artifacts(super::artifacts::ArtifactsRequest),
     /// `run`.
     Run(RunRequest),
     /// `version`.
@@ -248,6 +266,11 @@ pub enum Command {
         /// Skip the server.
         client_only: bool,
     },
+}
+
+/// Checks a `--keep-on-failure` value.
+pub fn parse_keep_flag(s: &str) -> Result<String, String> {
+    crate::api::parse_keep(s).map(|_| s.trim().to_string())
 }
 
 /// Parses a `--stage` value.
@@ -386,6 +409,23 @@ impl RawArgs {
                     follow,
                 }
             }
+            RawCommand::Artifacts {
+                kind,
+                name,
+                path,
+                output,
+            } => {
+                if parse_kind(&kind)? != Kind::TestRun {
+                    bail!(
+                        "artifacts {kind}: only test runs have artifacts (ccctl artifacts run NAME)"
+                    );
+                }
+                Command::Artifacts(super::artifacts::ArtifactsRequest {
+                    run: name,
+                    path,
+                    out: output,
+                })
+            }
             RawCommand::Run {
                 recipe,
                 git_ref,
@@ -393,6 +433,7 @@ impl RawArgs {
                 pr,
                 stages,
                 upgrade_from,
+                keep_on_failure,
                 follow,
             } => Command::Run(RunRequest {
                 recipe,
@@ -401,6 +442,7 @@ impl RawArgs {
                 pr,
                 stages,
                 upgrade_from,
+                keep_on_failure,
                 follow,
             }),
             RawCommand::Version { client } => Command::Version {

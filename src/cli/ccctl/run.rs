@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub stages: Vec<StageKind>,
     /// Version to upgrade from.
     pub upgrade_from: Option<String>,
+    /// Keep the app this long after a failing step.
+    pub keep_on_failure: Option<String>,
     /// Follow the run's logs after creating it.
     pub follow: bool,
 }
@@ -78,6 +80,9 @@ fn manifest(name: &str, req: &RunRequest) -> Value {
     }
     if let Some(v) = &req.upgrade_from {
         spec["upgradeFrom"] = json!(v);
+    }
+    if let Some(v) = &req.keep_on_failure {
+        spec["keepOnFailure"] = json!(v);
     }
     json!({
         "apiVersion": API_VERSION,

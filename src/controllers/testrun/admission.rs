@@ -141,6 +141,7 @@ mod tests {
                 stages: None,
                 upgrade_from: None,
                 cancel: false,
+                keep_on_failure: None,
             },
         );
         r.metadata.creation_timestamp =

@@ -35,6 +35,7 @@ pub mod admission;
 pub mod admit;
 pub mod decide;
 pub mod driver;
+pub mod keep;
 pub mod plan;
 pub mod record;
 pub mod sink;
@@ -335,6 +336,7 @@ fn env<'a, St: Store>(
             .map(|r| r.spec.allow.clone())
             .unwrap_or_default(),
         workspace: workspace(ctx, run)?,
+        suite_path: recipe.as_ref().and_then(|r| r.spec.suite_path.clone()),
         redactor: sink::redactor(ctx, run.name()),
     }))
 }
@@ -375,7 +377,13 @@ async fn progress<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action,
             Ok(Action::requeue(Duration::ZERO))
         }
         (Next::Wait(d), _) => Ok(Action::requeue(d)),
-        (Next::Teardown, _) => teardown::teardown(run, ctx, status).await,
+        (Next::Teardown, _) => {
+            let verdict = status.verdict.unwrap_or(RunPhase::Error);
+            match keep::kept_until(&run.spec, &status, verdict, now) {
+                Some(until) if now < until => keep::keep_app(run, ctx, status, until).await,
+                _ => teardown::teardown(run, ctx, status).await,
+            }
+        }
         (Next::Conclude, _) => {
             record::stages_ended(&mut status, now);
             write_status(ctx, run, &status).await?;

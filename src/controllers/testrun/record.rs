@@ -186,7 +186,13 @@ pub fn done(status: &mut TestRunStatus, at: StepAt, result: StepResult, now: Dat
         }
         StepAt::Stage(i, _) => {
             if let Some(report) = &result.report {
+                let step = at.get_mut(status);
+                step.tests = Some(report.counts.clone());
+                step.origins = report.origins.clone();
+                step.artifacts = report.artifacts.clone();
                 let stage = &mut status.stages[i];
+                stage.artifacts.retain(|a| !report.artifacts.contains(a));
+                stage.artifacts.extend(report.artifacts.iter().cloned());
                 stage.tests.passed += report.counts.passed;
                 stage.tests.failed += report.counts.failed;
                 stage.tests.skipped += report.counts.skipped;
@@ -205,7 +211,13 @@ pub fn done(status: &mut TestRunStatus, at: StepAt, result: StepResult, now: Dat
                 stage.finished = Some(now);
                 stage.message = format!("{name}: {}", result.message);
                 let message = format!("{}: {}", stage.stage.as_str(), stage.message);
-                conclude(status, RunPhase::Failed, &message, now);
+                // Tests that could not give a verdict are not a failing recipe.
+                let verdict = match result.report.as_ref().and_then(|r| r.broken.as_ref()) {
+                    Some(crate::executor::Broken::Collection(_)) => RunPhase::Error,
+                    Some(crate::executor::Broken::TimedOut(_)) => RunPhase::TimedOut,
+                    None => RunPhase::Failed,
+                };
+                conclude(status, verdict, &message, now);
             }
         }
     }

@@ -114,6 +114,8 @@ pub struct RunEnv<'a> {
     pub workspace: Workspace,
     /// Scrubs the run's secrets from everything logged.
     pub redactor: Redactor,
+    /// The Recipe's suite path (below the suites root), if it sets one.
+    pub suite_path: Option<String>,
 }
 
 /// What the fetch step learned.
@@ -392,6 +394,14 @@ pub async fn execute(
                 version: current_version(stage, phase, info),
                 previous_version: info.previous_version.clone(),
                 helper_image: env.settings.helper_image.clone(),
+                run_dir: Some(env.workspace.dir().to_path_buf()),
+                checkout: Some(
+                    env.workspace
+                        .head(&env.url, &env.run.spec.git_ref, status.commit.as_deref())
+                        .await?
+                        .dir,
+                ),
+                suite_path: env.suite_path.clone(),
             };
             let report = env.executor.run(env.docker, &request, log).await?;
             let c = &report.counts;
@@ -399,8 +409,16 @@ pub async fn execute(
                 "{} passed, {} failed, {} skipped",
                 c.passed, c.failed, c.skipped
             );
-            if let Some(first) = report.failing.first() {
-                message.push_str(&format!(": {first}"));
+            match &report.broken {
+                Some(crate::executor::Broken::Collection(why)) => {
+                    message = format!("the tests could not run: {why}");
+                }
+                Some(crate::executor::Broken::TimedOut(why)) => message = why.clone(),
+                None => {
+                    if let Some(first) = report.failing.first() {
+                        message.push_str(&format!(": {first}"));
+                    }
+                }
             }
             Ok(StepResult {
                 ok: report.passed(),

@@ -192,6 +192,7 @@ mod tests {
                 stages: None,
                 upgrade_from: None,
                 cancel: false,
+                keep_on_failure: None,
             },
         );
         r.status.started = started;

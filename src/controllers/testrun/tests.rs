@@ -37,6 +37,7 @@ fn admitted(t0: DateTime<Utc>) -> TestRun {
             stages: None,
             upgrade_from: None,
             cancel: false,
+            keep_on_failure: None,
         },
     );
     run.status.phase = RunPhase::Running;
