@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::controllers::RunSettings;
+use crate::forge::ForgeSettings;
 use crate::runtime::RuntimeSettings;
 
 /// How log lines are written to stderr.
@@ -53,6 +54,8 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     /// How test runs execute and are cleaned up (`[runs]`).
     pub runs: RunSettings,
+    /// The Gitea connection (`[forge]`); absent: no polling, webhook or reports.
+    pub forge: Option<ForgeSettings>,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             max_body_bytes: crate::http::DEFAULT_BODY_LIMIT,
             runtime: RuntimeSettings::default(),
             runs: RunSettings::default(),
+            forge: None,
         }
     }
 }

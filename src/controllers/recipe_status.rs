@@ -50,6 +50,8 @@ pub struct RunSummary {
     pub tested_ref: String,
     /// Each stage's kind and phase, in the run's order.
     pub stages: Vec<(StageKind, StagePhase)>,
+    /// `spec.pr`: pull-request runs never change the default-branch result.
+    pub pr: Option<u64>,
 }
 
 impl From<TestRun> for RunSummary {
@@ -67,6 +69,7 @@ impl From<TestRun> for RunSummary {
                 .iter()
                 .map(|s| (s.stage, s.phase))
                 .collect(),
+            pr: run.spec.pr,
         }
     }
 }
@@ -98,16 +101,19 @@ pub struct RollUpError {
 ///   (`Passed`, `Failed`, `NotApplicable`, `PreviousVersionFailed`; not `Skipped`).
 /// - `lastTestedRef`: the last finished run's resolved commit, else its `spec.ref`.
 /// - `observedGeneration`: the recipe's `generation`; `conditions` are kept as they are.
+/// - Pull-request runs (`spec.pr` set) count in `runCounts` and `lastRun*` only: the verdict,
+///   `badge`, `level`, `stages` and `lastTestedRef` describe the default branch.
 pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
-    let mut runs: Vec<&RunSummary> = runs.to_vec();
-    runs.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+    let mut all: Vec<&RunSummary> = runs.to_vec();
+    all.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
     let mut run_counts = BTreeMap::new();
-    for run in &runs {
+    for run in &all {
         *run_counts
             .entry(run.phase.as_str().to_string())
             .or_insert(0) += 1;
     }
-    let latest = runs.last();
+    let latest = all.last();
+    let runs: Vec<&RunSummary> = all.iter().copied().filter(|r| r.pr.is_none()).collect();
     let finished = runs.iter().rev().find(|r| has_verdict(r.phase));
     let mut stages = BTreeMap::new();
     for run in runs.iter().rev() {

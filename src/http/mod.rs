@@ -8,6 +8,7 @@ mod auth;
 pub mod bench;
 mod decode;
 mod error;
+pub mod hook;
 pub mod logs;
 mod observe;
 mod ops;

@@ -237,7 +237,10 @@ async fn write_status<St: Store>(
         else {
             return Ok(());
         };
+        // The forge reporter keeps its comment id in the status too: never drop it.
+        let report = fresh.status.report_comment_id;
         fresh.status = status.clone();
+        fresh.status.report_comment_id = report.or(status.report_comment_id);
         fresh.status.observed_generation = fresh.metadata.generation;
         match ctx.store.replace_status(fresh).await {
             Ok(_) => return Ok(()),
