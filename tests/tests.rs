@@ -4,6 +4,7 @@ mod api;
 mod ccctl;
 mod conformance;
 mod fixture_repo;
+mod forge;
 mod lifecycle;
 mod logs;
 mod recipe;

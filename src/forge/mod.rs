@@ -10,6 +10,7 @@ pub mod branch;
 pub mod client;
 pub mod cursor;
 pub mod intake;
+pub mod model;
 pub mod poller;
 pub mod report;
 pub mod reporter;
