@@ -159,7 +159,7 @@ impl<St: Store> Intake<St> {
 
     /// Processes one comment of `recipe` (whose `forgeRepo` is `repo`) under its state lock;
     /// `window_start` is the earliest creation time that counts as new. The comment is marked
-    /// processed (durably) only once what it asked for is done.
+    /// processed only once what it asked for is done (durably at once when it got a reply).
     pub async fn process(
         &self,
         state: &mut StateGuard<'_, St>,
@@ -197,7 +197,12 @@ impl<St: Store> Intake<St> {
             Outcome::AlreadyProcessed => {}
         }
         state.get_mut().mark(comment.id, comment.updated_at);
-        state.save()?;
+        // Only a reply must not be repeated after a crash: a run is found again by its
+        // deterministic name, and an ignored comment is ignored again. The poller saves the
+        // whole state with its cursor after each batch.
+        if outcome == Outcome::Untrusted {
+            state.save()?;
+        }
         Ok(outcome)
     }
 

@@ -60,6 +60,8 @@ pub async fn poll_once<St: Store>(
     }
     if let Some(newest) = comments.iter().map(|c| c.updated_at).max() {
         state.get_mut().advance(newest);
+    }
+    if !comments.is_empty() {
         state.save()?;
     }
     if settings.default_branch_runs {

@@ -3,9 +3,10 @@
 //! it ends; plus an optional commit status on the pinned SHA.
 //!
 //! # Guarantees
-//! - One comment per run: the comment id is kept in the run's `status.reportCommentId`; if it
-//!   was lost (killed between posting and storing it) the reporter finds its comment again by
-//!   the marker line ([`super::report::marker`]) before posting a new one.
+//! - One comment per run: the comment id is kept in the run's `status.reportCommentId`. Before
+//!   posting, the intent is recorded ([`POSTING`]); a run with the intent but no id (killed
+//!   between posting and storing the id) has its comment found again by the marker line
+//!   ([`super::report::marker`]) instead of getting a second one.
 //! - Forge outages delay reports, never lose them: a failed call is an error, the runtime
 //!   retries with backoff, and the next attempt renders the run as it is then.
 //! - A 404/410/423 answer (pull request or repository gone, archived) or 403 on comments stops
@@ -32,6 +33,10 @@ pub const NAME: &str = "forge-reporter";
 
 /// Annotation saying why reporting stopped for a run.
 pub const STOPPED: &str = "cc-ci.forge/report-stopped";
+
+/// Annotation recording that a comment is (about to be) posted for the run: if the run has
+/// no comment id yet, a crash may have come between posting and storing it.
+pub const POSTING: &str = "cc-ci.forge/report-posting";
 
 /// Annotation holding the hash of a finished run's final comment once it is posted, so a
 /// restarted reporter does not edit every old comment again.
@@ -147,7 +152,16 @@ pub async fn reconcile<St: Store>(
     let result: Result<(), ForgeError> = async {
         let mut id = run.status.report_comment_id;
         if id.is_none() {
-            id = find_own_comment(&ctx, &repo, pr, &name).await?;
+            // Only a run whose posting may have happened (intent recorded, id not stored) is
+            // looked for on the PR; recording the intent first keeps that search rare.
+            if run.metadata.annotations.contains_key(POSTING) {
+                id = find_own_comment(&ctx, &repo, pr, &name).await?;
+            } else if !annotate(&ctx, &name, POSTING, "true").await {
+                return Err(ForgeError {
+                    call: "recording the posting intent".into(),
+                    kind: super::client::ErrorKind::Transport("store write failed".into()),
+                });
+            }
             if id.is_none() {
                 let c = gitea.create_comment(&repo, pr, &body).await?;
                 remember(&ctx, &name, body_hash, None);
@@ -247,26 +261,27 @@ async fn stop<St: Store>(ctx: &Context<St>, run: &str, e: &ForgeError) {
     annotate(ctx, run, STOPPED, &e.to_string()).await;
 }
 
-/// Sets an annotation on `run` (retrying on conflicts; failures are logged).
-async fn annotate<St: Store>(ctx: &Context<St>, run: &str, key: &str, value: &str) {
+/// Sets an annotation on `run` (retrying on conflicts; failures are logged and answer false).
+async fn annotate<St: Store>(ctx: &Context<St>, run: &str, key: &str, value: &str) -> bool {
     let store = &ctx.intake.store;
     for _ in 0..10 {
         let Ok(Some(mut fresh)) = store.get::<TestRunSpec>(run) else {
-            return;
+            return false;
         };
         if fresh.metadata.annotations.get(key).map(String::as_str) == Some(value) {
-            return;
+            return true;
         }
         fresh.metadata.annotations.insert(key.into(), value.into());
         match store.replace(fresh).await {
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => {
                 tracing::warn!(run, key, error = %e, "cannot annotate the run");
-                return;
+                return false;
             }
-            Ok(_) => return,
+            Ok(_) => return true,
         }
     }
+    false
 }
 
 async fn set_commit_status<St: Store>(

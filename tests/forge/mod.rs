@@ -2,6 +2,7 @@
 //! and reporting against the fake Gitea of `tests/support/gitea.rs`. Each test names the real
 //! Gitea behaviour it relies on.
 
+mod bench;
 mod branch;
 mod intake;
 mod outage;

@@ -13,7 +13,7 @@ fn sign(body: &[u8], secret: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn payload(id: u64, user: &str, body: &str) -> Vec<u8> {
+pub fn payload(id: u64, user: &str, body: &str) -> Vec<u8> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     serde_json::to_vec(&json!({
         "action": "created",
@@ -30,8 +30,17 @@ fn payload(id: u64, user: &str, body: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Delivers `body` with a right signature.
+pub async fn deliver_signed(env: &Env, body: &[u8]) -> (u16, Value) {
+    deliver(env, body, Some(&sign(body, SECRET)), "issue_comment").await
+}
+
 async fn deliver(env: &Env, body: &[u8], signature: Option<&str>, event: &str) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    // One client for every delivery, as Gitea keeps its connections: building a client per
+    // request (TLS roots included) would dominate the figure.
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let mut req = CLIENT
+        .get_or_init(reqwest::Client::new)
         .post(format!("{}/hook", env.server.url))
         .header("X-Gitea-Event", event)
         .header("Content-Type", "application/json")

@@ -113,6 +113,11 @@ impl Gitea {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                // Go's net/http (Gitea) sets TCP_NODELAY on every connection; without it a
+                // response written in two parts waits for the client's delayed ACK (~40 ms).
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let app = Router::new()
                     .fallback(move |m, u, h, b| api::handle(shared.clone(), m, u, h, b));
                 axum::serve(listener, app)
