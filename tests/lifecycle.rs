@@ -22,7 +22,7 @@ use cc_ci::swarm::docker;
 use crate::fixture_repo::FixtureRepo;
 
 mod crash;
-mod harness;
+pub(crate) mod harness;
 mod testrun;
 
 use harness::docker_cli;

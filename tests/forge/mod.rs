@@ -7,6 +7,7 @@ mod branch;
 mod intake;
 mod outage;
 mod reporter;
+mod swarm;
 mod webhook;
 
 use std::future::Future;
