@@ -183,5 +183,38 @@ async fn an_archived_repository_stops_reporting_with_the_reason_kept() {
     tokio::time::sleep(INTERVAL * 3).await;
     assert_eq!(posts(), before, "no more attempts after a 423");
     assert!(env.bot_comments(1).is_empty());
-    let _ = BOT;
+}
+
+/// Relies on: `GET …/issues/{n}/comments` listing every comment of the PR (not paged), with
+/// each comment's author and body — how the reporter finds its own comment after a crash.
+#[tokio::test]
+async fn a_report_posted_before_a_crash_is_adopted_not_posted_again() {
+    let env = Env::start("poll_interval_seconds = 3600").await;
+    // What a reporter killed between posting and storing the comment id leaves behind: the
+    // posting intent on the run, and its comment (with the marker) on the PR.
+    let name = "site-pr1-c4242";
+    let posted = env.gitea.comment(
+        REPO,
+        1,
+        BOT,
+        &format!("<!-- cc-ci run={name} -->\n**cc-ci** test of `site`: ⏳ **Queued**"),
+    );
+    let run = json!({
+        "apiVersion": "cc-ci/v1alpha1", "kind": "TestRun",
+        "metadata": {"name": name, "annotations": {"cc-ci.forge/report-posting": "true"}},
+        "spec": {"recipe": "site", "ref": sha('a'), "pr": 1},
+    });
+    let (code, body) = env.api.post("/api/v1/testruns", &run).await;
+    assert_eq!(code, 201, "{body}");
+    let id = eventually(Duration::from_secs(5), || async {
+        let (_, run) = env.api.get(&format!("/api/v1/testruns/{name}")).await;
+        run["status"]["reportCommentId"].as_u64()
+    })
+    .await
+    .expect("the comment id is stored");
+    assert_eq!(id, posted);
+    set_status(&env, name, json!({"phase": "Succeeded", "tornDown": true})).await;
+    wait_comment(&env, "**Succeeded**").await;
+    assert_eq!(env.bot_comments(1).len(), 1);
+    assert_eq!(env.bot_comments(1)[0].id, posted);
 }
