@@ -96,6 +96,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_forge_table_parses_and_an_unknown_key_names_itself() {
+        let c = crate::config::Config::parse(
+            "[forge]\nurl = \"https://git.example\"\ntoken_file = \"/run/t\"\norg = \"coop\"\n\
+             allowlist = [\"a\"]\npoll_interval_seconds = 2.5\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let f = c.forge.expect("[forge] set");
+        assert_eq!(f.url, "https://git.example");
+        assert_eq!(f.org.as_deref(), Some("coop"));
+        assert_eq!(f.allowlist, vec!["a".to_string()]);
+        assert_eq!(f.poll_interval(), Duration::from_millis(2500));
+        assert!(f.commit_status && f.default_branch_runs);
+        let e =
+            crate::config::Config::parse("[forge]\ntoken = \"x\"", std::path::Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("token"), "{e}");
+        assert_eq!(
+            crate::config::Config::parse("", std::path::Path::new("c.toml"))
+                .unwrap()
+                .forge,
+            None
+        );
+    }
+
+    #[test]
+    fn serve_flags_set_and_override_the_forge_table() {
+        let args = crate::cli::serve::Args {
+            forge_url: Some("https://git.example".into()),
+            forge_allow: vec!["x".into(), "y".into()],
+            forge_poll_interval: Some(3.0),
+            public_url: Some("https://ci.example".into()),
+            ..Default::default()
+        };
+        let f = args.resolve().unwrap().forge.expect("flags enable [forge]");
+        assert_eq!(f.url, "https://git.example");
+        assert_eq!(f.allowlist, vec!["x".to_string(), "y".to_string()]);
+        assert_eq!(f.poll_interval(), Duration::from_secs(3));
+        assert_eq!(f.public_url, "https://ci.example");
+        assert_eq!(
+            crate::cli::serve::Args::default().resolve().unwrap().forge,
+            None
+        );
+    }
+
+    #[test]
     fn defaults_and_bounds() {
         let s = ForgeSettings::default();
         assert_eq!(s.poll_interval(), Duration::from_secs(15));

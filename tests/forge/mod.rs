@@ -4,6 +4,7 @@
 
 mod bench;
 mod branch;
+mod client;
 mod intake;
 mod outage;
 mod reporter;
