@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::controllers::RunSettings;
+use crate::forge::ForgeSettings;
 use crate::runtime::RuntimeSettings;
 
 /// How log lines are written to stderr.
@@ -59,6 +60,8 @@ pub struct Config {
     pub http: crate::http::HttpSettings,
     /// How test steps run suites: runner image, suites root, job limits (`[tests]`).
     pub tests: crate::executor::settings::TestSettings,
+    /// The Gitea connection (`[forge]`); absent: no polling, webhook or reports.
+    pub forge: Option<ForgeSettings>,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             sources: crate::api::SourceSettings::default(),
             http: crate::http::HttpSettings::default(),
             tests: Default::default(),
+            forge: None,
         }
     }
 }

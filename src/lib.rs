@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod controllers;
 pub mod executor;
+pub mod forge;
 pub mod http;
 pub mod metrics;
 pub mod recipe;

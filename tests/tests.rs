@@ -6,6 +6,7 @@ mod conformance;
 mod fixture_repo;
 mod hostile;
 mod jobs;
+mod forge;
 mod lifecycle;
 mod logs;
 mod recipe;

@@ -47,6 +47,27 @@ pub struct Args {
     /// Keep and serve records but execute no TestRun and touch no Docker ([runs] enabled = false).
     #[arg(long)]
     pub no_runs: bool,
+    /// Gitea base URL (`[forge] url`): poll enrolled recipes for `!testme`, report on PRs.
+    #[arg(long, value_name = "URL")]
+    pub forge_url: Option<String>,
+    /// File holding the Gitea bot's token (`[forge] token_file`).
+    #[arg(long, value_name = "FILE")]
+    pub forge_token_file: Option<PathBuf>,
+    /// Organisation whose members may trigger runs (`[forge] org`).
+    #[arg(long, value_name = "ORG")]
+    pub forge_org: Option<String>,
+    /// A login that may trigger runs whatever its membership; repeatable (`[forge] allowlist`).
+    #[arg(long = "forge-allow", value_name = "LOGIN")]
+    pub forge_allow: Vec<String>,
+    /// File holding the webhook secret; serves `POST /hook` (`[forge] webhook_secret_file`).
+    #[arg(long, value_name = "FILE")]
+    pub forge_webhook_secret_file: Option<PathBuf>,
+    /// Base URL of this server for run links on pull requests (`[forge] public_url`).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds between two polls of a recipe (`[forge] poll_interval_seconds`) [default: 15].
+    #[arg(long, value_name = "SECONDS")]
+    pub forge_poll_interval: Option<f64>,
 }
 
 impl Args {
@@ -75,7 +96,44 @@ impl Args {
             config.log_format = v;
         }
         config.insecure_no_auth |= self.insecure_no_auth;
+        self.apply_forge(&mut config);
         Ok(config)
+    }
+}
+
+impl Args {
+    /// The `--forge-*` flags and `--public-url` over `[forge]` (any of them enables it).
+    fn apply_forge(&self, config: &mut Config) {
+        let any = self.forge_url.is_some()
+            || self.forge_token_file.is_some()
+            || self.forge_org.is_some()
+            || !self.forge_allow.is_empty()
+            || self.forge_webhook_secret_file.is_some()
+            || self.public_url.is_some()
+            || self.forge_poll_interval.is_some();
+        if !any {
+            return;
+        }
+        let f = config.forge.get_or_insert_with(Default::default);
+        if let Some(v) = &self.forge_url {
+            f.url = v.clone();
+        }
+        if let Some(v) = &self.forge_token_file {
+            f.token_file = Some(v.clone());
+        }
+        if let Some(v) = &self.forge_org {
+            f.org = Some(v.clone());
+        }
+        f.allowlist.extend(self.forge_allow.iter().cloned());
+        if let Some(v) = &self.forge_webhook_secret_file {
+            f.webhook_secret_file = Some(v.clone());
+        }
+        if let Some(v) = &self.public_url {
+            f.public_url = v.clone();
+        }
+        if let Some(v) = self.forge_poll_interval {
+            f.poll_interval_seconds = v;
+        }
     }
 }
 
@@ -121,7 +179,24 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let addr = listener.local_addr()?;
     write_atomically(&config.listen_addr_file(), addr.to_string().as_bytes())?;
     tracing::info!(%addr, state_dir = %config.state_dir.display(), "listening");
-    let app = crate::http::router(state);
+    // forge: the intake the poller and `POST /hook` share
+    let forge = match &config.forge {
+        Some(f) => Some((
+            crate::forge::intake(store.clone(), f, &config.state_dir)?,
+            f.clone(),
+        )),
+        None => None,
+    };
+    let mut app = crate::http::router(state);
+    if let Some((intake, f)) = &forge
+        && let Some(path) = &f.webhook_secret_file
+    {
+        let secret = crate::forge::read_secret(path)?;
+        app = app.merge(crate::http::hook::router(
+            intake.clone(),
+            secret.into_bytes(),
+        ));
+    }
     let (stop, http_settings) = (shutdown.clone(), config.http.clone());
     let server = tokio::spawn(async move {
         crate::http::server::serve(listener, app, &http_settings, stop).await
@@ -152,6 +227,16 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         swarm,
     ));
 
+    let forge = forge.map(|(intake, f)| {
+        tokio::spawn(crate::forge::run(
+            intake,
+            f,
+            config.runtime.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     tokio::select! {
         listed = controllers_ready_rx.wait_for(|r| *r) => {
             if listed.is_ok() {
@@ -168,6 +253,9 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     tracing::info!("shutting down");
     let served = server.await;
     let controlled = controllers.await;
+    if let Some(forge) = forge {
+        let _ = forge.await;
+    }
     served?.context("the HTTP server failed")?;
     controlled?.context("the controllers failed")?;
     drop(store);

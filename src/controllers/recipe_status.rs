@@ -52,6 +52,8 @@ pub struct RunSummary {
     pub stages: Vec<(StageKind, StagePhase)>,
     /// `spec.git`: a run of another repository than the Recipe's says nothing about it.
     pub git: Option<String>,
+    /// `spec.pr`: pull-request runs never change the default-branch result.
+    pub pr: Option<u64>,
 }
 
 impl From<TestRun> for RunSummary {
@@ -70,6 +72,7 @@ impl From<TestRun> for RunSummary {
                 .map(|s| (s.stage, s.phase))
                 .collect(),
             git: run.spec.git,
+            pr: run.spec.pr,
         }
     }
 }
@@ -103,20 +106,29 @@ pub struct RollUpError {
 ///   (`Passed`, `Failed`, `NotApplicable`, `PreviousVersionFailed`; not `Skipped`).
 /// - `lastTestedRef`: the last finished run's resolved commit, else its `spec.ref`.
 /// - `observedGeneration`: the recipe's `generation`; `conditions` are kept as they are.
+/// - Pull-request runs (`spec.pr` set) count in `runCounts` and `lastRun*` only: the verdict,
+///   `badge`, `level`, `stages` and `lastTestedRef` describe the default branch.
 pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
-    let mut runs: Vec<&RunSummary> = runs.to_vec();
-    runs.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+    let mut all: Vec<&RunSummary> = runs.to_vec();
+    all.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
     let mut run_counts = BTreeMap::new();
-    for run in &runs {
+    for run in &all {
         *run_counts
             .entry(run.phase.as_str().to_string())
             .or_insert(0) += 1;
     }
-    let latest = runs.last();
-    let own = |r: &&&RunSummary| r.git.as_ref().is_none_or(|g| *g == recipe.spec.git);
-    let finished = runs.iter().rev().filter(own).find(|r| has_verdict(r.phase));
+    let latest = all.last();
+    // Only default-branch runs (no PR) of the Recipe's own repository describe it.
+    let own = |r: &&RunSummary| r.git.as_ref().is_none_or(|g| *g == recipe.spec.git);
+    let runs: Vec<&RunSummary> = all
+        .iter()
+        .copied()
+        .filter(|r| r.pr.is_none())
+        .filter(own)
+        .collect();
+    let finished = runs.iter().rev().find(|r| has_verdict(r.phase));
     let mut stages = BTreeMap::new();
-    for run in runs.iter().rev().filter(own) {
+    for run in runs.iter().rev() {
         for (stage, phase) in &run.stages {
             if ended(*phase) && !stages.contains_key(stage.as_str()) {
                 stages.insert(

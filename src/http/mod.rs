@@ -8,6 +8,7 @@ pub mod artifacts;
 mod auth;
 mod decode;
 mod error;
+pub mod hook;
 pub mod logs;
 mod observe;
 mod ops;

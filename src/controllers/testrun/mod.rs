@@ -265,6 +265,8 @@ async fn write_status<St: Store>(
             return Ok(());
         };
         let before = std::mem::replace(&mut fresh.status, status.clone());
+        // The forge reporter keeps its comment id in the status too: never drop it.
+        fresh.status.report_comment_id = before.report_comment_id.or(status.report_comment_id);
         fresh.status.observed_generation = fresh.metadata.generation;
         match ctx.store.replace_status(fresh).await {
             Ok(_) => {
