@@ -166,6 +166,7 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
         auth::require_token_for_writes,
     ));
     let http_metrics = HttpMetrics::register(&state.metrics.registry);
+    let dashboard = crate::web::router(&state);
     Router::new()
         .merge(api)
         .route("/healthz", get(ops::healthz))
@@ -178,6 +179,7 @@ pub fn router<St: ApiStore>(state: AppState<St>) -> Router {
         ))
         .fallback(ops::not_found)
         .with_state(state)
+        .merge(dashboard)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -47,6 +47,11 @@ impl Workspace {
         Workspace { dir: run_dir }
     }
 
+    /// The run's directory itself (where [`crate::recipe::facts`] are recorded).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn checkouts(&self) -> PathBuf {
         self.dir.join("workspace")
     }
