@@ -80,7 +80,7 @@ pub async fn page<St: ApiStore>(State(web): State<Arc<Web<St>>>, headers: Header
             p.muted {
                 (rows.len()) " recipes: " (counts("passing")) " passing, " (counts("failing")) " failing, "
                 (counts("running")) " running, " (counts("unknown")) " not tested yet. "
-                (estimates.iter().filter(|e| e.position.is_none()).count()) " runs running, "
+                (estimates.iter().filter(|e| e.position.is_none()).count()) " running, "
                 (estimates.iter().filter(|e| e.position.is_some()).count()) " queued."
             }
             h2 { "Running and queued" }

@@ -16,26 +16,36 @@
       }
     });
     if (follow) { pre.scrollTop = pre.scrollHeight; }
-    const url = pre.dataset.events + "?offset=" + encodeURIComponent(pre.dataset.offset);
-    const source = new EventSource(url);
-    source.addEventListener("log", function (e) {
-      const piece = document.createElement("span");
-      piece.className = "piece";
-      piece.innerHTML = e.data;
-      pre.appendChild(piece);
-      pre.dataset.offset = e.lastEventId;
-      while (pre.childElementCount > MAX_PIECES) { pre.removeChild(pre.firstElementChild); }
-      if (follow) { pre.scrollTop = pre.scrollHeight; }
-    });
-    source.addEventListener("end", function () {
-      source.close();
-      if (status) { status.textContent = "finished"; status.className = "muted"; status.dataset.state = "ended"; }
-    });
-    source.addEventListener("open", function () {
-      if (status && status.dataset.state !== "ended" && follow) { status.textContent = "live"; status.className = "live"; }
-    });
-    source.addEventListener("error", function () {
-      if (status && status.dataset.state !== "ended") { status.textContent = "reconnecting…"; status.className = "paused"; }
-    });
+    let ended = false;
+    // EventSource reconnects by itself (sending Last-Event-ID) after a dropped connection or
+    // a server restart; when the browser gives up on it (readyState CLOSED, e.g. after
+    // window.stop() or a non-SSE answer), a new one starts from the last offset received.
+    const connect = function () {
+      const url = pre.dataset.events + "?offset=" + encodeURIComponent(pre.dataset.offset);
+      const source = new EventSource(url);
+      source.addEventListener("log", function (e) {
+        const piece = document.createElement("span");
+        piece.className = "piece";
+        piece.innerHTML = e.data;
+        pre.appendChild(piece);
+        pre.dataset.offset = e.lastEventId;
+        while (pre.childElementCount > MAX_PIECES) { pre.removeChild(pre.firstElementChild); }
+        if (follow) { pre.scrollTop = pre.scrollHeight; }
+      });
+      source.addEventListener("end", function () {
+        ended = true;
+        source.close();
+        if (status) { status.textContent = "finished"; status.className = "muted"; status.dataset.state = "ended"; }
+      });
+      source.addEventListener("open", function () {
+        if (status && !ended && follow) { status.textContent = "live"; status.className = "live"; }
+      });
+      source.addEventListener("error", function () {
+        if (ended) { return; }
+        if (status) { status.textContent = "reconnecting…"; status.className = "paused"; }
+        if (source.readyState === EventSource.CLOSED) { setTimeout(connect, 1000); }
+      });
+    };
+    connect();
   }
 })();
