@@ -53,6 +53,8 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     /// How test runs execute and are cleaned up (`[runs]`).
     pub runs: RunSettings,
+    /// How many finished runs are kept (`[retention]`).
+    pub retention: crate::controllers::retention::RetentionSettings,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             max_body_bytes: crate::http::DEFAULT_BODY_LIMIT,
             runtime: RuntimeSettings::default(),
             runs: RunSettings::default(),
+            retention: Default::default(),
         }
     }
 }

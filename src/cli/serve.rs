@@ -149,6 +149,12 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tracing::info!("[runs] enabled = false: TestRuns are kept but not executed");
         None
     };
+    let retention = tokio::spawn(crate::controllers::retention::run(
+        store.clone(),
+        RunLogs::new(&config.state_dir),
+        config.retention.clone(),
+        shutdown.clone(),
+    ));
     let controllers = tokio::spawn(crate::controllers::run(
         store.clone(),
         metrics.clone(),
@@ -174,6 +180,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     tracing::info!("shutting down");
     let served = server.await;
     let controlled = controllers.await;
+    let _ = retention.await;
     served?.context("the HTTP server failed")?;
     controlled?.context("the controllers failed")?;
     drop(store);
