@@ -18,9 +18,16 @@ pub struct Judged {
     pub verified: Option<String>,
     /// Whether the run or the checkout contradicts the claim.
     pub contradicted: bool,
+    /// Whether what cc-ci saw confirms the claim (a claimed feature was seen working).
+    pub confirmed: bool,
 }
 
-fn judge(key: &str, c: Claim, run: Option<&RunRow>, facts: &RecipeFacts) -> Option<(String, bool)> {
+fn judge(
+    key: &str,
+    c: Claim,
+    run: Option<&RunRow>,
+    facts: &RecipeFacts,
+) -> Option<(String, bool, bool)> {
     match key.to_ascii_lowercase().as_str() {
         "healthcheck" | "healthchecks" => {
             let missing: Vec<&str> = facts
@@ -36,7 +43,8 @@ fn judge(key: &str, c: Claim, run: Option<&RunRow>, facts: &RecipeFacts) -> Opti
             } else {
                 format!("no healthcheck: {}", missing.join(", "))
             };
-            Some((seen, c.affirms() && !facts.all_healthchecks()))
+            let all = facts.all_healthchecks();
+            Some((seen, c.affirms() && !all, c.affirms() && all))
         }
         "backups" | "backup" => {
             let phase = run?.stage(StageKind::BackupRestore).map(|s| s.phase);
@@ -49,7 +57,8 @@ fn judge(key: &str, c: Claim, run: Option<&RunRow>, facts: &RecipeFacts) -> Opti
             };
             let contradicted = c.affirms()
                 && matches!(phase, Some(StagePhase::Failed | StagePhase::NotApplicable));
-            Some((seen.to_string(), contradicted))
+            let confirmed = c.affirms() && phase == Some(StagePhase::Passed);
+            Some((seen.to_string(), contradicted, confirmed))
         }
         "tests" => {
             let ran: u32 = run.map_or(0, |r| r.stages.iter().map(|s| s.passed + s.failed).sum());
@@ -57,7 +66,8 @@ fn judge(key: &str, c: Claim, run: Option<&RunRow>, facts: &RecipeFacts) -> Opti
                 (true, n) => format!("recipe ships tests/; {n} tests ran"),
                 (false, n) => format!("no tests/ in the recipe; {n} tests ran (cc-ci's own)"),
             };
-            Some((seen, c.affirms() && !facts.recipe_tests))
+            let ok = facts.recipe_tests && ran > 0;
+            Some((seen, c.affirms() && !facts.recipe_tests, c.affirms() && ok))
         }
         _ => None,
     }
@@ -72,8 +82,9 @@ pub fn compare(metadata: &[Entry], run: Option<&RunRow>, facts: &RecipeFacts) ->
             Judged {
                 key: e.key.clone(),
                 value: e.value.clone(),
-                verified: judged.as_ref().map(|(s, _)| s.clone()),
-                contradicted: judged.is_some_and(|(_, c)| c),
+                verified: judged.as_ref().map(|(s, _, _)| s.clone()),
+                contradicted: judged.as_ref().is_some_and(|(_, c, _)| *c),
+                confirmed: judged.as_ref().is_some_and(|(_, _, ok)| *ok),
             }
         })
         .collect()
@@ -136,6 +147,7 @@ mod tests {
         ] {
             let j = compare(&m, Some(&run_with_backup(phase)), &facts);
             assert_eq!(j[0].contradicted, contradicted, "{phase:?}");
+            assert_eq!(j[0].confirmed, phase == StagePhase::Passed, "{phase:?}");
             assert!(j[0].verified.is_some());
             assert_eq!(j[1].verified, None);
             assert!(!j[1].contradicted);

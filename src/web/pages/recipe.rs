@@ -97,7 +97,7 @@ pub async fn page<St: ApiStore>(
                 Some(j) => table id="claims" {
                     thead { tr { th { "Metadata" } th { "README says" } th { "cc-ci saw (latest default-branch run)" } } }
                     tbody { @for c in j {
-                        tr class=(if c.contradicted { "failing" } else if c.verified.is_some() { "passing" } else { "unknown" }) {
+                        tr class=(if c.contradicted { "failing" } else if c.confirmed { "passing" } else { "unknown" }) {
                             td { (c.key) }
                             td { (c.value) }
                             td { @match &c.verified { Some(v) => { (v) @if c.contradicted { " " span.flag { "⚠ contradicts the claim" } } }, None => span.muted { "not verified by cc-ci" } } }
