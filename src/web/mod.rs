@@ -112,3 +112,6 @@ pub fn router<St: ApiStore>(state: &AppState<St>) -> Router {
         .route("/static/live.js", get(layout::js))
         .with_state(web)
 }
+
+#[cfg(test)]
+mod tests;
