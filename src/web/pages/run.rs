@@ -69,8 +69,17 @@ async fn log_views<St: ApiStore>(web: &Web<St>, run: &TestRun) -> Vec<LogView> {
     };
     let name = run.metadata.name.as_str();
     let mut streams = logs.streams(name).await.unwrap_or_default();
-    sort_streams(&mut streams);
     let terminal = run.status.phase.is_terminal();
+    if !terminal {
+        // Planned stages that have not logged yet get a live console too, so their log
+        // appears without a reload once they start.
+        for s in &run.status.stages {
+            if !streams.iter().any(|x| x == s.stage.as_str()) {
+                streams.push(s.stage.as_str().to_string());
+            }
+        }
+    }
+    sort_streams(&mut streams);
     let mut out = Vec::new();
     for stream in streams {
         let Ok(size) = logs.read(name, &stream, u64::MAX, 0).await.map(|c| c.size) else {
@@ -250,7 +259,8 @@ pub async fn page<St: ApiStore>(
                 } }
             }
             h2 { "Logs" }
-            @if logs.is_empty() { p.muted { "No log yet." } }
+            @if terminal && logs.is_empty() { p.muted { "No log yet." } }
+        @if !terminal && logs.is_empty() { p.muted { "Reload once the run has started to follow its log." } }
             @for l in &logs {
                 h3 id={"log-" (l.stream)} { (l.stream) }
                 div.logbar {
@@ -265,7 +275,7 @@ pub async fn page<St: ApiStore>(
                 }
             }
             @if !terminal && logs.is_empty() {
-                p.muted { "The log appears here when the run writes it; reload to see new stages." }
+                p.muted { "The log appears here once the run has started: reload then." }
             }
         },
     )
