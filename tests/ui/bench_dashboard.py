@@ -50,11 +50,14 @@ def follow_latency(server: Server, run: str, samples: int) -> list[float]:
     resp = requests.get(url, stream=True, timeout=60)
 
     def read() -> None:
-        for raw in resp.iter_lines(decode_unicode=True):
-            if raw and raw.startswith("data:"):
-                for word in raw.split():
-                    if word.startswith("mark-"):
-                        got[word] = time.perf_counter()
+        try:
+            for raw in resp.iter_lines(decode_unicode=True):
+                if raw and raw.startswith("data:"):
+                    for word in raw.split():
+                        if word.startswith("mark-"):
+                            got[word] = time.perf_counter()
+        except (AttributeError, requests.RequestException):
+            return  # the stream was closed under the reader: the measurement is over
 
     threading.Thread(target=read, daemon=True).start()
     time.sleep(1)
