@@ -62,6 +62,8 @@ pub struct Config {
     pub tests: crate::executor::settings::TestSettings,
     /// The Gitea connection (`[forge]`); absent: no polling, webhook or reports.
     pub forge: Option<ForgeSettings>,
+    /// How many finished runs are kept (`[retention]`).
+    pub retention: crate::controllers::retention::RetentionSettings,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             http: crate::http::HttpSettings::default(),
             tests: Default::default(),
             forge: None,
+            retention: Default::default(),
         }
     }
 }

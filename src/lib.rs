@@ -19,3 +19,4 @@ pub mod schema;
 pub mod store;
 pub mod swarm;
 pub mod telemetry;
+pub mod web;

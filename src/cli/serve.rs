@@ -218,6 +218,12 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         tracing::info!("[runs] enabled = false: TestRuns are kept but not executed");
         None
     };
+    let retention = tokio::spawn(crate::controllers::retention::run(
+        store.clone(),
+        RunLogs::new(&config.state_dir),
+        config.retention.clone(),
+        shutdown.clone(),
+    ));
     let controllers = tokio::spawn(crate::controllers::run(
         store.clone(),
         metrics.clone(),
@@ -256,6 +262,7 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     if let Some(forge) = forge {
         let _ = forge.await;
     }
+    let _ = retention.await;
     served?.context("the HTTP server failed")?;
     controlled?.context("the controllers failed")?;
     drop(store);

@@ -16,6 +16,7 @@
 
 pub mod janitor;
 pub mod recipe_status;
+pub mod retention;
 pub mod settings;
 pub mod testrun;
 

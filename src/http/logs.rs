@@ -217,8 +217,33 @@ fn follow_response<St: JsonStore>(
     stream: String,
     offset: u64,
 ) -> Response {
+    let body = follow(state, logs, name, stream, offset);
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(LOG_OFFSET, header_value(offset));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell buffering reverse proxies (nginx) to pass chunks through as they come.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// The bytes of log `stream` of run `name` from `offset` as they are written, each exactly
+/// once: what exists, then every append; ends once the run is terminal and the file has not
+/// grown for [`FOLLOW_QUIET`], when the record is gone, or on server shutdown. The one log
+/// follower: the `follow=true` read and the dashboard's live log both use it.
+pub fn follow<St: JsonStore>(
+    state: AppState<St>,
+    logs: RunLogs,
+    name: String,
+    stream: String,
+    offset: u64,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let shutdown = state.shutdown.clone();
-    let body = async_stream::stream! {
+    async_stream::stream! {
         let mut pos = offset;
         let mut quiet_since: Option<tokio::time::Instant> = None;
         loop {
@@ -265,18 +290,7 @@ fn follow_response<St: JsonStore>(
                 () = shutdown.cancelled() => break,
             }
         }
-    };
-    let mut resp = Response::new(Body::from_stream(body));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(LOG_OFFSET, header_value(offset));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tell buffering reverse proxies (nginx) to pass chunks through as they come.
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    }
 }
 
 #[cfg(test)]

@@ -130,6 +130,7 @@ pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
         auth::require_token_for_writes,
     ));
     let http_metrics = HttpMetrics::register(&state.metrics.registry);
+    let dashboard = crate::web::router(&state);
     // Probes are answered outside the request trace: a 503 from `/readyz` while starting is
     // expected, not an error to log.
     let probes = Router::new()
@@ -152,6 +153,7 @@ pub fn router<St: JsonStore>(state: AppState<St>) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)
+        .merge(dashboard)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .merge(probes)
 }

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod backup;
 pub mod deploy;
+pub mod facts;
+pub mod metadata;
 pub mod pipeline;
 pub mod policy;
 pub mod secrets;

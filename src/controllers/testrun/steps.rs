@@ -194,6 +194,8 @@ pub async fn fetch(
             )));
         }
     };
+    // What the checkout says about itself (README metadata, healthchecks), for the dashboard.
+    crate::recipe::facts::record(&head.dir, &loaded.compose_files, env.workspace.dir());
     log(&format!(
         "commit {commit}, version {version}, previous version {}, domain {domain}, stack {}",
         previous.as_deref().unwrap_or("none"),

@@ -47,7 +47,7 @@ impl Workspace {
         Workspace { dir: run_dir }
     }
 
-    /// The run's directory.
+    /// The run's directory itself (where [`crate::recipe::facts`] are recorded).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
