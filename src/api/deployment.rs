@@ -31,6 +31,9 @@ pub struct ProxyDeploymentSpec {
     /// Path of the wildcard certificate's key (PEM) on the controller's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wildcard_key_file: Option<String>,
+    /// Keep the proxy's volumes (and generated secrets) when the record is deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_volumes: bool,
 }
 
 impl Spec for ProxyDeploymentSpec {
@@ -44,6 +47,14 @@ impl Spec for ProxyDeploymentSpec {
                 "spec.wildcardKeyFile",
                 "wildcardCertFile and wildcardKeyFile must be given together",
             ));
+        }
+        for (field, path) in [
+            ("spec.wildcardCertFile", &self.wildcard_cert_file),
+            ("spec.wildcardKeyFile", &self.wildcard_key_file),
+        ] {
+            if let Some(p) = path {
+                check_file_path(field, p, &mut errors);
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -69,6 +80,9 @@ pub struct AppDeploymentSpec {
     /// Secret name (as in `SECRET_<NAME>_VERSION`, lowercase) → file holding its value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_files: BTreeMap<String, String>,
+    /// Keep the app's volumes (and generated secrets) when the record is deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_volumes: bool,
 }
 
 impl Spec for AppDeploymentSpec {
@@ -76,12 +90,37 @@ impl Spec for AppDeploymentSpec {
     const KIND: Kind = Kind::AppDeployment;
 
     fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let errors = common_checks(&self.git, &self.version, &self.domain);
+        let mut errors = common_checks(&self.git, &self.version, &self.domain);
+        for (name, path) in &self.secret_files {
+            let field = format!("spec.secretFiles.{name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                errors.push(FieldError::new(
+                    field.clone(),
+                    "secret names are lowercase letters, digits and '_' (as in SECRET_<NAME>_VERSION)",
+                ));
+            }
+            check_file_path(&field, path, &mut errors);
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
+    }
+}
+
+/// A secret file must be an absolute path without `..` (it is read on the controller's host).
+fn check_file_path(field: &str, path: &str, errors: &mut Vec<FieldError>) {
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") || path.contains('\0') {
+        errors.push(FieldError::new(
+            field.to_string(),
+            format!("{path:?} must be an absolute path without '..'"),
+        ));
     }
 }
 

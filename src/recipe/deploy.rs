@@ -79,10 +79,22 @@ pub fn stack_spec(
     secrets: &[AppSecret],
     opts: &StackOptions<'_>,
 ) -> Result<StackSpec, DeployError> {
+    stack_spec_labelled(app, secrets, opts, run_labels(opts.instance, opts.run))
+}
+
+/// Like [`stack_spec`], labelling every object with `labels` instead of a run's labels (for
+/// long-lived deployments, whose objects must never look like a run's; `opts.instance` and
+/// `opts.run` are then unused).
+pub fn stack_spec_labelled(
+    app: &App,
+    secrets: &[AppSecret],
+    opts: &StackOptions<'_>,
+    labels: BTreeMap<String, String>,
+) -> Result<StackSpec, DeployError> {
     let mut loaded = compose::load(&app.dir, &app.compose_files, &app.env.to_map())?;
     prepare_compose(&mut loaded.compose, &app.env, opts.recipe, opts.version);
     let convert_opts = ConvertOptions {
-        extra_labels: run_labels(opts.instance, opts.run),
+        extra_labels: labels,
         force_dnsrr: opts.force_dnsrr,
     };
     let mut spec = convert_loaded(&app.stack, &loaded, &convert_opts)?;
