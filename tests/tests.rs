@@ -3,6 +3,7 @@
 mod api;
 mod ccctl;
 mod conformance;
+mod deployment;
 mod fixture_repo;
 mod lifecycle;
 mod logs;

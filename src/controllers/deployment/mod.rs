@@ -92,6 +92,19 @@ pub struct Context<St> {
     prepared: Mutex<HashMap<String, (String, Arc<Prepared>)>>,
 }
 
+impl<St: Store> Context<St> {
+    /// A context for [`reconcile`] (what [`start`] builds; tests and benchmarks call
+    /// [`reconcile`] directly with it).
+    pub fn new(store: St, docker: Docker, settings: DeploymentSettings) -> Context<St> {
+        Context {
+            store,
+            docker,
+            settings,
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
 /// Why a reconcile failed (retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum DeploymentError {
@@ -127,12 +140,7 @@ pub fn start<S: Deployable, St: Store>(
         .settings(runtime)
         .metrics(metrics);
     let ready = vec![controller.cache().ready_signal()];
-    let ctx = Arc::new(Context {
-        store: store.clone(),
-        docker,
-        settings,
-        prepared: Mutex::new(HashMap::new()),
-    });
+    let ctx = Arc::new(Context::new(store.clone(), docker, settings));
     let task = tokio::spawn(controller.run(reconcile::<S, St>, ctx, shutdown));
     Started {
         name: S::CONTROLLER,
@@ -251,15 +259,16 @@ async fn deploy<S: Deployable, St: Store>(
         ..ConvergeOptions::default()
     };
     let stack = prepared.spec.name.clone();
-    if let Err(e) = crate::swarm::converge::wait(&ctx.docker, &stack, &opts, |line| {
-        tracing::info!(deployment = %id, "{line}")
-    })
+    if let Err(e) = crate::swarm::converge::wait(
+        &ctx.docker,
+        &stack,
+        &opts,
+        |line| tracing::info!(deployment = %id, "{line}"),
+    )
     .await
     {
         let ready = match &e {
-            ConvergeError::Timeout { failures, .. } => {
-                total.saturating_sub(failures.len() as u32)
-            }
+            ConvergeError::Timeout { failures, .. } => total.saturating_sub(failures.len() as u32),
             ConvergeError::Failed { .. } => total.saturating_sub(1),
             _ => 0,
         };
@@ -297,7 +306,9 @@ async fn write_status<S: Deployable, St: Store>(
             Err(e) => return Err(err(e)),
         }
     }
-    Err(err(StoreError::Backend("status write kept conflicting".into())))
+    Err(err(StoreError::Backend(
+        "status write kept conflicting".into(),
+    )))
 }
 
 /// Deletion: removes every object of this deployment (volumes unless `keepVolumes`).

@@ -164,8 +164,12 @@ pub async fn remove_unused(docker: &Docker, id: &str, spec: &StackSpec) {
                 && let Some(id_) = s.id
             {
                 match docker.delete_secret(&id_).await {
-                    Ok(()) => tracing::info!(deployment = %id, secret = %name, "removed unused secret"),
-                    Err(e) => tracing::debug!(deployment = %id, secret = %name, error = %e, "secret not removed yet"),
+                    Ok(()) => {
+                        tracing::info!(deployment = %id, secret = %name, "removed unused secret")
+                    }
+                    Err(e) => {
+                        tracing::debug!(deployment = %id, secret = %name, error = %e, "secret not removed yet")
+                    }
                 }
             }
         }
@@ -199,8 +203,12 @@ mod tests {
 
     #[test]
     fn an_unchanged_recheck_writes_nothing_and_keeps_the_last_change() {
-        let first = next_status(&DeploymentStatus::default(), 1, &ready(Some("created p_app")))
-            .expect("first deploy changes the status");
+        let first = next_status(
+            &DeploymentStatus::default(),
+            1,
+            &ready(Some("created p_app")),
+        )
+        .expect("first deploy changes the status");
         assert_eq!(first.phase, DeploymentPhase::Ready);
         assert_eq!(first.observed_version.as_deref(), Some("1.0.0+0.1"));
         assert_eq!((first.services_ready, first.services_total), (1, 1));
@@ -233,7 +241,11 @@ mod tests {
         let back = next_status(&failed, 1, &ready(Some("updated p_app (/Mode)"))).unwrap();
         assert_eq!(back.phase, DeploymentPhase::Ready);
         assert_eq!(back.conditions[0].status, ConditionStatus::True);
-        assert!(back.message.ends_with("(updated p_app (/Mode))"), "{}", back.message);
+        assert!(
+            back.message.ends_with("(updated p_app (/Mode))"),
+            "{}",
+            back.message
+        );
     }
 
     #[test]

@@ -293,7 +293,10 @@ mod tests {
             secret_files: BTreeMap::from([("rpc_secret".into(), "/s".into())]),
             keep_volumes: true,
         };
-        assert_eq!(app.file_secrets()[0].version_var, "SECRET_RPC_SECRET_VERSION");
+        assert_eq!(
+            app.file_secrets()[0].version_var,
+            "SECRET_RPC_SECRET_VERSION"
+        );
         assert!(!app.wildcard());
         assert_eq!(deployment_id::<AppDeploymentSpec>("drone"), "app-drone");
     }

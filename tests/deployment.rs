@@ -1,0 +1,7 @@
+//! `ProxyDeployment` and `AppDeployment` on the real local swarm: the stand-in proxy recipe
+//! (`tests/fixtures/recipes/proxy-standin`, in the traefik recipe's shape) deployed in wildcard
+//! mode with a test CA's certificate, routed to over TLS, healed after hand changes, its
+//! certificate rotated, and removed alone.
+
+mod harness;
+mod proxy;
