@@ -7,6 +7,7 @@ mod deployment;
 mod fixture_repo;
 mod lifecycle;
 mod logs;
+mod nix;
 mod recipe;
 mod runtime;
 mod schema;

@@ -28,7 +28,10 @@ pub fn declared(dir: &Path) -> anyhow::Result<BTreeSet<(Kind, String)>> {
         for doc in parse_documents(&file, &text)
             .with_context(|| format!("the manifest {} is not valid", file.display()))?
         {
-            let kind = doc.get("kind").and_then(Value::as_str).and_then(Kind::parse);
+            let kind = doc
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(Kind::parse);
             let name = doc
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
