@@ -3,5 +3,6 @@
 //! mode with a test CA's certificate, routed to over TLS, healed after hand changes, its
 //! certificate rotated, and removed alone.
 
+mod app;
 mod harness;
 mod proxy;

@@ -17,6 +17,7 @@ use super::harness::{
 use crate::fixture_repo::FixtureRepo;
 
 const V1: &str = "1.0.0+0.1";
+const V2: &str = "1.1.0+0.2";
 
 /// A proxy record of the stand-in recipe in wildcard mode, on host ports `https`/`http`.
 fn proxy_spec(
@@ -218,7 +219,8 @@ async fn proxy_becomes_ready_routes_by_host_over_tls_and_undoes_hand_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaced_certificate_files_roll_out_a_new_secret_and_deleting_removes_only_the_proxy() {
+async fn replaced_certificate_files_roll_out_a_new_secret_a_new_version_upgrades_and_deleting_removes_only_the_proxy()
+ {
     let (name, base, https, http) = ("standin-b", "deploy-b.test", 18444, 18081);
     let id = format!("cc-ci.deployment=proxy-{name}");
     sweep(&id).await;
@@ -263,6 +265,28 @@ async fn replaced_certificate_files_roll_out_a_new_secret_and_deleting_removes_o
     }
     let p = d.wait_ready(name, V1).await;
     assert!(p.status.message.contains("updated"), "{}", p.status.message);
+
+    // A changed record is rolled out as an upgrade in place.
+    let mut record = d.proxy(name).unwrap();
+    record.spec.version = V2.into();
+    d.store.replace(record).await.unwrap();
+    let p = d.wait_ready(name, V2).await;
+    assert_eq!((p.status.services_ready, p.status.services_total), (1, 1));
+    let image = service_field(
+        "proxy_deploy-b_test_app",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+    );
+    assert!(
+        image
+            .as_deref()
+            .is_some_and(|i| i.starts_with("ccci-fixture/proxy:1.1")),
+        "{image:?}"
+    );
+    assert_eq!(
+        served_fingerprint("proxy.deploy-b.test", https),
+        want,
+        "the rotated certificate stays"
+    );
 
     // Something that is not the proxy's: a run's service, carrying run labels.
     docker_cli(&[
