@@ -236,9 +236,10 @@ async fn deploy<S: Deployable, St: Store>(
         }
     };
     let total = prepared.spec.services.len() as u32;
+    // Converge failures quote container logs: scrub every secret value first.
     let fail = |message: String, ready: u32| Outcome::Failed {
         version: Some(prepared.version.clone()),
-        message,
+        message: prepared.redactor.redact(&message),
         ready,
         total,
     };

@@ -91,6 +91,8 @@ pub struct Prepared {
     pub spec: StackSpec,
     /// The version it deploys.
     pub version: String,
+    /// Knows every secret value of the deployment: status messages pass through it.
+    pub redactor: Redactor,
 }
 
 /// How to prepare.
@@ -225,5 +227,6 @@ fn build<S: Deployable>(
     Ok(Prepared {
         spec: stack_spec,
         version: spec.version().to_string(),
+        redactor: opts.redactor.clone(),
     })
 }
