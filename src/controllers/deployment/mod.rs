@@ -23,6 +23,7 @@
 //! deployment removes only objects carrying its own label.
 
 pub mod prepare;
+pub mod route;
 mod status;
 pub mod target;
 
