@@ -6,3 +6,4 @@
 mod app;
 mod harness;
 mod proxy;
+mod proxy_mode;

@@ -101,15 +101,34 @@ async fn probe(
     target: &ProxyTarget,
 ) -> Result<(i64, String), ExecError> {
     let host = format!("tasks.{}", target.service);
+    let env = vec![
+        format!("PROBE_HOST={host}"),
+        format!("PROBE_PORT={}", target.port),
+        format!("PROBE_DOMAIN={}", request.domain),
+        format!("PROBE_NETWORK={PROXY_NETWORK}"),
+    ];
+    run_helper(docker, request, &request.helper_image, PROBE, env)
+        .await
+        .map_err(|e| ExecError {
+            action: format!("{} (check container for {host})", e.action),
+            message: e.message,
+        })
+}
+
+/// Runs `script` with `bash -c` in a short-lived helper container of `image` on the `proxy`
+/// network, labelled like the step's objects; returns its exit code and output. The container
+/// is removed whatever happens.
+pub(crate) async fn run_helper(
+    docker: &Docker,
+    request: &TestRequest,
+    image: &str,
+    script: &str,
+    env: Vec<String>,
+) -> Result<(i64, String), ExecError> {
     let body = ContainerCreateBody {
-        image: Some(request.helper_image.clone()),
-        cmd: Some(vec!["bash".into(), "-c".into(), PROBE.into()]),
-        env: Some(vec![
-            format!("PROBE_HOST={host}"),
-            format!("PROBE_PORT={}", target.port),
-            format!("PROBE_DOMAIN={}", request.domain),
-            format!("PROBE_NETWORK={PROXY_NETWORK}"),
-        ]),
+        image: Some(image.to_string()),
+        cmd: Some(vec!["bash".into(), "-c".into(), script.into()]),
+        env: Some(env),
         labels: Some(request.labels.clone().into_iter().collect()),
         host_config: Some(HostConfig {
             network_mode: Some(PROXY_NETWORK.into()),
@@ -120,18 +139,18 @@ async fn probe(
     let id = docker
         .create_container(None::<CreateContainerOptions>, body)
         .await
-        .map_err(exec_err(format!("creating the check container for {host}")))?
+        .map_err(exec_err("creating the helper container"))?
         .id;
     let outcome = async {
         docker
             .start_container(&id, None)
             .await
-            .map_err(exec_err("starting the check container"))?;
+            .map_err(exec_err("starting the helper container"))?;
         let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
         let code = match wait.next().await {
             Some(Ok(r)) => r.status_code,
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(exec_err("waiting for the check container")(e)),
+            Some(Err(e)) => return Err(exec_err("waiting for the helper container")(e)),
             None => -1,
         };
         let mut out = String::new();
@@ -146,7 +165,7 @@ async fn probe(
         while let Some(chunk) = logs.next().await {
             match chunk {
                 Ok(c) => out.push_str(&String::from_utf8_lossy(&c.into_bytes())),
-                Err(e) => return Err(exec_err("reading the check container's output")(e)),
+                Err(e) => return Err(exec_err("reading the helper container's output")(e)),
             }
         }
         Ok((code, out.trim().to_string()))
@@ -157,7 +176,7 @@ async fn probe(
         ..Default::default()
     };
     if let Err(e) = docker.remove_container(&id, Some(opts)).await {
-        tracing::warn!(container = %id, error = %e, "could not remove a check container");
+        tracing::warn!(container = %id, error = %e, "could not remove a helper container");
     }
     outcome
 }

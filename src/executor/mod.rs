@@ -4,6 +4,7 @@
 //! proxy-facing service); the Python + Playwright runner (DESIGN.md §7) plugs in here.
 
 pub mod builtin;
+pub mod proxied;
 
 use futures::future::BoxFuture;
 

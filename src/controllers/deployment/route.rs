@@ -49,7 +49,11 @@ pub fn route(proxies: &[ProxyDeployment]) -> Route {
     } else {
         format!("{:?}: {}", p.status.phase, p.status.message)
     };
-    let stale = if current { "" } else { " (its last change is not rolled out yet)" };
+    let stale = if current {
+        ""
+    } else {
+        " (its last change is not rolled out yet)"
+    };
     Route::Wait(format!(
         "waiting for ProxyDeployment {} to be Ready{stale}: {why}",
         p.name()
@@ -61,7 +65,12 @@ mod tests {
     use super::*;
     use crate::api::{Object, ProxyDeploymentSpec};
 
-    fn proxy(name: &str, phase: DeploymentPhase, generation: u64, observed: u64) -> ProxyDeployment {
+    fn proxy(
+        name: &str,
+        phase: DeploymentPhase,
+        generation: u64,
+        observed: u64,
+    ) -> ProxyDeployment {
         let mut p = Object::new(
             name,
             ProxyDeploymentSpec {
