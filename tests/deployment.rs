@@ -7,3 +7,4 @@ mod app;
 mod harness;
 mod proxy;
 mod proxy_mode;
+mod proxy_run;

@@ -279,6 +279,19 @@ fn redactor<St: Store>(ctx: &Context<St>, run: &str) -> Redactor {
     redactor
 }
 
+/// The routing mode for runs now, from the stored ProxyDeployments (a store error counts as
+/// no proxy being Ready: runs wait).
+fn proxy_route<St: Store>(ctx: &Context<St>) -> crate::controllers::deployment::route::Route {
+    use crate::controllers::deployment::route::{Route, route};
+    match ctx
+        .store
+        .list::<crate::api::ProxyDeploymentSpec>(&LabelSelector::everything())
+    {
+        Ok(proxies) => route(&proxies),
+        Err(e) => Route::Wait(format!("cannot read the ProxyDeployments: {e}")),
+    }
+}
+
 fn env<'a, St: Store>(ctx: &'a Context<St>, run: &'a TestRun) -> Result<RunEnv<'a>, String> {
     let recipe = ctx.recipes.get(&run.spec.recipe);
     let url = match (&run.spec.git, &recipe) {
@@ -307,6 +320,7 @@ fn env<'a, St: Store>(ctx: &'a Context<St>, run: &'a TestRun) -> Result<RunEnv<'
             .and_then(|r| r.spec.timeouts.converge_seconds),
         workspace: Workspace::new(dir),
         redactor: redactor(ctx, run.name()),
+        route: proxy_route(ctx),
     })
 }
 
@@ -372,6 +386,15 @@ async fn admit<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action, Ru
         write_status(ctx, run, &status).await?;
         log_lines(ctx, run.name(), RUN_STREAM, &[message]).await;
         return Ok(Action::await_change());
+    }
+    // A declared proxy that is not Ready holds every run back (DESIGN.md §7, routing modes).
+    if let crate::controllers::deployment::route::Route::Wait(why) = proxy_route(ctx) {
+        if status.message != why {
+            status.message = why.clone();
+            write_status(ctx, run, &status).await?;
+            log_lines(ctx, run.name(), RUN_STREAM, &[why]).await;
+        }
+        return Ok(Action::requeue(QUEUE_RECHECK));
     }
     match admission(&entry, &all, ctx.settings.max_concurrent_runs) {
         Admission::Admit => {

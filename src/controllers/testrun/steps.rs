@@ -14,6 +14,7 @@ use super::plan::{StageFacts, Step, TestPhase};
 use super::workspace::{Workspace, WorkspaceError};
 use crate::api::{AppInfo, StageKind, StagePhase, TestRun, TestRunStatus};
 use crate::controllers::RunSettings;
+use crate::controllers::deployment::route::Route;
 use crate::executor::{StepLog, TestExecutor, TestReport, TestRequest};
 use crate::recipe::app::{self, App, AppParams};
 use crate::recipe::backup::{self, BackupPlan, ServiceBackup};
@@ -96,6 +97,8 @@ pub struct RunEnv<'a> {
     pub workspace: Workspace,
     /// Scrubs the run's secrets from everything logged.
     pub redactor: Redactor,
+    /// How tests reach the app ([`crate::controllers::deployment::route`]).
+    pub route: crate::controllers::deployment::route::Route,
 }
 
 /// What the fetch step learned.
@@ -370,11 +373,29 @@ pub async fn execute(
                 previous_version: info.previous_version.clone(),
                 helper_image: env.settings.helper_image.clone(),
             };
-            let report = env
+            let mut report = env
                 .executor
                 .run(env.docker, &request, log)
                 .await
                 .map_err(|e| StepError(e.to_string()))?;
+            match &env.route {
+                Route::Direct => {}
+                // The proxy went away mid-run: an infrastructure problem, retried.
+                Route::Wait(why) => return Err(StepError(why.clone())),
+                Route::Proxy(via) => {
+                    let proxied = crate::executor::proxied::check_through_proxy(
+                        env.docker,
+                        &request,
+                        via,
+                        &env.settings.helper_image,
+                        log,
+                    )
+                    .await
+                    .map_err(|e| StepError(e.to_string()))?;
+                    report.merge(proxied);
+                    report.routing = Some(crate::api::RoutingMode::Proxy);
+                }
+            }
             let c = &report.counts;
             let mut message = format!(
                 "{} passed, {} failed, {} skipped",
