@@ -188,3 +188,60 @@ pub struct DeploymentStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(secret: &str, path: &str) -> AppDeploymentSpec {
+        AppDeploymentSpec {
+            git: "https://example.org/drone.git".into(),
+            version: "1.0.0+1".into(),
+            domain: "drone.example.org".into(),
+            env: BTreeMap::new(),
+            secret_files: BTreeMap::from([(secret.to_string(), path.to_string())]),
+            keep_volumes: false,
+        }
+    }
+
+    #[test]
+    fn secret_files_must_be_absolute_paths_without_dot_dot() {
+        assert!(app("rpc_secret", "/run/secrets/rpc").validate().is_ok());
+        for bad in [
+            "run/secrets/rpc",
+            "/run/secrets/../../etc/shadow",
+            "",
+            "/a/\0b",
+        ] {
+            let errors = app("rpc_secret", bad).validate().unwrap_err();
+            assert_eq!(errors[0].field, "spec.secretFiles.rpc_secret", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_names_are_what_a_version_variable_can_name() {
+        for bad in ["RPC", "rpc-secret", "", "a b", "x;y"] {
+            let errors = app(bad, "/run/s").validate().unwrap_err();
+            assert!(errors[0].message.contains("lowercase"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_wildcard_files_come_in_pairs_and_are_absolute() {
+        let mut p = ProxyDeploymentSpec {
+            git: "g".into(),
+            version: "1".into(),
+            domain: "traefik.example.org".into(),
+            env: BTreeMap::new(),
+            wildcard_cert_file: Some("/c".into()),
+            wildcard_key_file: None,
+            keep_volumes: false,
+        };
+        assert!(p.validate().is_err());
+        p.wildcard_key_file = Some("key.pem".into());
+        let errors = p.validate().unwrap_err();
+        assert_eq!(errors[0].field, "spec.wildcardKeyFile");
+        p.wildcard_key_file = Some("/k".into());
+        assert!(p.validate().is_ok());
+    }
+}
