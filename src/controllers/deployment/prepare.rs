@@ -230,3 +230,93 @@ fn build<S: Deployable>(
         redactor: opts.redactor.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::AppDeploymentSpec;
+
+    const SAMPLE: &str = "TYPE=app\nDOMAIN=app.example.com\nLETS_ENCRYPT_ENV=production\n\
+COMPOSE_FILE=\"compose.yml\"\nSECRET_DB_PASSWORD_VERSION=v1\nSECRET_API_KEY_VERSION=v2 # length=40\n";
+
+    const COMPOSE: &str = r#"
+version: "3.8"
+services:
+  app:
+    image: ccci-fixture/nginx:latest
+    secrets: [db_password, api_key]
+secrets:
+  db_password:
+    external: true
+    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}
+  api_key:
+    external: true
+    name: ${STACK_NAME}_api_key_${SECRET_API_KEY_VERSION}
+"#;
+
+    #[test]
+    fn file_secrets_are_versioned_by_content_the_rest_generated_once_and_all_redacted() {
+        let dir = std::env::temp_dir().join(format!("ccci-prepare-{:016x}", rand::random::<u64>()));
+        let recipe = dir.join("recipe");
+        std::fs::create_dir_all(&recipe).unwrap();
+        std::fs::write(recipe.join(".env.sample"), SAMPLE).unwrap();
+        std::fs::write(recipe.join("compose.yml"), COMPOSE).unwrap();
+        let password = dir.join("db-password");
+        std::fs::write(&password, "correct-horse-battery-staple").unwrap();
+        let spec = AppDeploymentSpec {
+            git: "https://example.org/app.git".into(),
+            version: "1.0.0+1".into(),
+            domain: "app.example.org".into(),
+            env: BTreeMap::from([("STACK_NAME".to_string(), "someone_else".to_string())]),
+            secret_files: BTreeMap::from([(
+                "db_password".to_string(),
+                password.display().to_string(),
+            )]),
+            keep_volumes: false,
+        };
+        let state = dir.join("state");
+        let redactor = Redactor::new();
+        let opts = PrepareOptions {
+            dir: &state,
+            instance: "unit",
+            id: "app-x",
+            force_dnsrr: true,
+            redactor: &redactor,
+        };
+        let contents = read_secret_files(&spec).unwrap();
+        let prepared = build(&spec, &contents, &opts, &recipe).unwrap();
+        assert_eq!(
+            prepared.spec.name, "app_example_org",
+            "the record cannot move the stack"
+        );
+        let names: Vec<&str> = prepared
+            .spec
+            .secrets
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        let expected = format!(
+            "app_example_org_db_password_{}",
+            content_version(Some("v1"), b"correct-horse-battery-staple")
+        );
+        assert!(names.contains(&expected.as_str()), "{names:?}");
+        assert!(names.contains(&"app_example_org_api_key_v2"), "{names:?}");
+        assert_eq!(prepared.spec.extra_labels["cc-ci.deployment"], "app-x");
+        assert!(!prepared.spec.extra_labels.contains_key("cc-ci.managed"));
+        // The generated value is kept (0600) and reused; every value is redacted.
+        let file = SecretFile::open(&secrets_file(&state)).unwrap();
+        let generated = file.get("app_example_org_api_key_v2").unwrap().to_string();
+        assert_eq!(generated.len(), 40);
+        let again = build(&spec, &contents, &opts, &recipe).unwrap();
+        assert_eq!(again.spec.secrets, prepared.spec.secrets);
+        let leak = format!("db said correct-horse-battery-staple, key {generated}");
+        let scrubbed = prepared.redactor.redact(&leak);
+        assert!(
+            !scrubbed.contains("correct-horse") && !scrubbed.contains(&generated),
+            "{scrubbed}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
