@@ -123,6 +123,51 @@ async fn the_builtin_check_reaches_the_app_by_domain_through_a_ready_proxy_over_
     assert_eq!(report.counts.passed, 1);
     assert_eq!(report.routing, Some(RoutingMode::Proxy));
 
+    // A hostile router rule must not reach the proxy's configuration: it is ignored, and
+    // routing of the other apps keeps working.
+    docker_cli(&[
+        "service",
+        "create",
+        "--detach",
+        "--quiet",
+        "--name",
+        "deploy-d-evil",
+        "--label",
+        "ccci-test=deploy-d",
+        "--network",
+        "proxy",
+        "--endpoint-mode",
+        "dnsrr",
+        "--label",
+        "traefik.enable=true",
+        "--label",
+        "traefik.http.routers.evil.rule=Host(`evil.deploy-d.test\"; } server { listen 80; location / { return 200; } #`)",
+        "--label",
+        "traefik.http.services.evil.loadbalancer.server.port=80",
+        "ccci-fixture/nginx:latest",
+    ]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = check_through_proxy(
+        &docker,
+        &request("web.deploy-d.test"),
+        &via,
+        helper,
+        &mut log,
+    )
+    .await
+    .unwrap();
+    assert!(still.passed(), "{:?}", still.failing);
+    let evil = check_through_proxy(
+        &docker,
+        &request("evil.deploy-d.test"),
+        &via,
+        helper,
+        &mut log,
+    )
+    .await
+    .unwrap();
+    assert!(!evil.passed(), "the hostile rule must not be routed");
+
     let unrouted = check_through_proxy(
         &docker,
         &request("nothing.deploy-d.test"),
