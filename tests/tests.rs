@@ -3,12 +3,14 @@
 mod api;
 mod ccctl;
 mod conformance;
+mod deployment;
 mod fixture_repo;
 mod hostile;
 mod jobs;
 mod forge;
 mod lifecycle;
 mod logs;
+mod nix;
 mod recipe;
 mod runtime;
 mod schema;

@@ -31,6 +31,9 @@ pub struct ProxyDeploymentSpec {
     /// Path of the wildcard certificate's key (PEM) on the controller's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wildcard_key_file: Option<String>,
+    /// Keep the proxy's volumes (and generated secrets) when the record is deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_volumes: bool,
 }
 
 impl Spec for ProxyDeploymentSpec {
@@ -45,6 +48,14 @@ impl Spec for ProxyDeploymentSpec {
                 "spec.wildcardKeyFile",
                 "wildcardCertFile and wildcardKeyFile must be given together",
             ));
+        }
+        for (field, path) in [
+            ("spec.wildcardCertFile", &self.wildcard_cert_file),
+            ("spec.wildcardKeyFile", &self.wildcard_key_file),
+        ] {
+            if let Some(p) = path {
+                check_file_path(field, p, &mut errors);
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -70,6 +81,9 @@ pub struct AppDeploymentSpec {
     /// Secret name (as in `SECRET_<NAME>_VERSION`, lowercase) → file holding its value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_files: BTreeMap<String, String>,
+    /// Keep the app's volumes (and generated secrets) when the record is deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_volumes: bool,
 }
 
 impl Spec for AppDeploymentSpec {
@@ -79,11 +93,36 @@ impl Spec for AppDeploymentSpec {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = common_checks(&self.git, &self.version, &self.domain);
         errors.extend(super::validate_env("spec.env", &self.env));
+        for (name, path) in &self.secret_files {
+            let field = format!("spec.secretFiles.{name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                errors.push(FieldError::new(
+                    field.clone(),
+                    "secret names are lowercase letters, digits and '_' (as in SECRET_<NAME>_VERSION)",
+                ));
+            }
+            check_file_path(&field, path, &mut errors);
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
+    }
+}
+
+/// A secret file must be an absolute path without `..` (it is read on the controller's host).
+fn check_file_path(field: &str, path: &str, errors: &mut Vec<FieldError>) {
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") || path.contains('\0') {
+        errors.push(FieldError::new(
+            field.to_string(),
+            format!("{path:?} must be an absolute path without '..'"),
+        ));
     }
 }
 
@@ -150,4 +189,61 @@ pub struct DeploymentStatus {
     /// Conditions, e.g. `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(secret: &str, path: &str) -> AppDeploymentSpec {
+        AppDeploymentSpec {
+            git: "https://example.org/drone.git".into(),
+            version: "1.0.0+1".into(),
+            domain: "drone.example.org".into(),
+            env: BTreeMap::new(),
+            secret_files: BTreeMap::from([(secret.to_string(), path.to_string())]),
+            keep_volumes: false,
+        }
+    }
+
+    #[test]
+    fn secret_files_must_be_absolute_paths_without_dot_dot() {
+        assert!(app("rpc_secret", "/run/secrets/rpc").validate().is_ok());
+        for bad in [
+            "run/secrets/rpc",
+            "/run/secrets/../../etc/shadow",
+            "",
+            "/a/\0b",
+        ] {
+            let errors = app("rpc_secret", bad).validate().unwrap_err();
+            assert_eq!(errors[0].field, "spec.secretFiles.rpc_secret", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_names_are_what_a_version_variable_can_name() {
+        for bad in ["RPC", "rpc-secret", "", "a b", "x;y"] {
+            let errors = app(bad, "/run/s").validate().unwrap_err();
+            assert!(errors[0].message.contains("lowercase"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_wildcard_files_come_in_pairs_and_are_absolute() {
+        let mut p = ProxyDeploymentSpec {
+            git: "g".into(),
+            version: "1".into(),
+            domain: "traefik.example.org".into(),
+            env: BTreeMap::new(),
+            wildcard_cert_file: Some("/c".into()),
+            wildcard_key_file: None,
+            keep_volumes: false,
+        };
+        assert!(p.validate().is_err());
+        p.wildcard_key_file = Some("key.pem".into());
+        let errors = p.validate().unwrap_err();
+        assert_eq!(errors[0].field, "spec.wildcardKeyFile");
+        p.wildcard_key_file = Some("/k".into());
+        assert!(p.validate().is_ok());
+    }
 }

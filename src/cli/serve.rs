@@ -2,6 +2,7 @@
 //! and shuts everything down gracefully on SIGTERM/SIGINT.
 
 pub mod manifests;
+pub mod prune;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -204,6 +205,12 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
 
     if let Some(dir) = &config.manifests {
         if let Err(e) = manifests::apply_dir(&store, dir).await {
+            shutdown.cancel();
+            let _ = server.await;
+            return Err(e);
+        }
+        // Records rendered from Nix and since removed from the declaration.
+        if let Err(e) = prune::prune_undeclared(&store, dir).await {
             shutdown.cancel();
             let _ = server.await;
             return Err(e);

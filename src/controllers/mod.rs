@@ -14,6 +14,7 @@
 //! controllers.await??;        // returns after in-flight reconciles drained (grace period)
 //! ```
 
+pub mod deployment;
 pub mod janitor;
 pub mod recipe_status;
 pub mod retention;
@@ -120,6 +121,8 @@ pub async fn run<S: Store>(
     {
         let docker = swarm.docker.clone();
         let runs = swarm.runs.clone();
+        let swarm_state_dir = swarm.logs.state_dir();
+        let deployment_runtime = settings.clone();
         // The TestRun reconciler needs a client now; bollard makes one without contacting the
         // daemon (its calls fail, and steps retry, until the daemon answers).
         let client = docker
@@ -137,6 +140,30 @@ pub async fn run<S: Store>(
             None => tracing::error!(
                 "no Docker client can be made (is DOCKER_HOST valid?); TestRuns will not be executed"
             ),
+        }
+        // ProxyDeployment and AppDeployment: keep long-lived recipe apps deployed.
+        if let Some(client) = docker
+            .client()
+            .or_else(|| Docker::connect_with_local_defaults().ok())
+        {
+            let deployments =
+                deployment::DeploymentSettings::from_runs(&runs, swarm_state_dir.clone());
+            started.push(deployment::start::<crate::api::ProxyDeploymentSpec, S>(
+                &store,
+                client.clone(),
+                deployments.clone(),
+                deployment_runtime.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+            started.push(deployment::start::<crate::api::AppDeploymentSpec, S>(
+                &store,
+                client,
+                deployments,
+                deployment_runtime,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
         }
         // janitor: sweeps this instance's objects at start-up and periodically.
         started.push(janitor::start(

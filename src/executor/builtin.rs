@@ -99,20 +99,44 @@ async fn probe(
     target: &ProxyTarget,
 ) -> Result<(i64, String), ExecError> {
     let host = format!("tasks.{}", target.service);
+    let env = vec![
+        format!("PROBE_HOST={host}"),
+        format!("PROBE_PORT={}", target.port),
+        format!("PROBE_DOMAIN={}", request.domain),
+        format!("PROBE_NETWORK={PROXY_NETWORK}"),
+    ];
+    run_helper(
+        docker,
+        request,
+        &request.helper_image,
+        PROBE,
+        env,
+        &format!("the check container for {host}"),
+    )
+    .await
+}
+
+/// Runs `script` with `bash -c` in a short-lived helper container of `image` on the `proxy`
+/// network, labelled like the step's objects (the one helper primitive,
+/// [`crate::swarm::helper`]); returns its exit code and output. The container is removed
+/// whatever happens.
+pub(crate) async fn run_helper(
+    docker: &Docker,
+    request: &TestRequest,
+    image: &str,
+    script: &str,
+    env: Vec<String>,
+    what: &str,
+) -> Result<(i64, String), ExecError> {
     let spec = HelperSpec {
-        image: request.helper_image.clone(),
-        cmd: vec!["bash".into(), "-c".into(), PROBE.into()],
-        env: vec![
-            format!("PROBE_HOST={host}"),
-            format!("PROBE_PORT={}", target.port),
-            format!("PROBE_DOMAIN={}", request.domain),
-            format!("PROBE_NETWORK={PROXY_NETWORK}"),
-        ],
+        image: image.to_string(),
+        cmd: vec!["bash".into(), "-c".into(), script.into()],
+        env,
         labels: request.labels.clone(),
         network: Some(PROXY_NETWORK.into()),
         mounts: Vec::new(),
     };
-    run_once(docker, spec, &format!("the check container for {host}"))
+    run_once(docker, spec, what)
         .await
         .map_err(|e| ExecError {
             action: e.action,

@@ -10,6 +10,7 @@ pub mod job;
 mod job_spec;
 pub mod junit;
 pub mod settings;
+pub mod proxied;
 
 use futures::future::BoxFuture;
 

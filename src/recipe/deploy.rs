@@ -132,6 +132,23 @@ pub fn stack_spec(
     Ok(pipeline::build(&source(app, &env, &allow, secrets, opts))?)
 }
 
+/// Like [`stack_spec`] for an app the operator declares (`ProxyDeployment`, `AppDeployment`):
+/// every object labelled with `labels` instead of a run's (they must never look like a run's;
+/// `opts.instance` and `opts.run` are then unused), and the compose policy for pull requests
+/// replaced by [`Allowances::operator`] (confinement to the checkout still applies).
+pub fn stack_spec_labelled(
+    app: &App,
+    secrets: &[AppSecret],
+    opts: &StackOptions<'_>,
+    labels: BTreeMap<String, String>,
+) -> Result<StackSpec, DeployError> {
+    let env = app.env.to_map();
+    let allow = Allowances::operator();
+    let mut src = source(app, &env, &allow, secrets, opts);
+    src.labels = labels;
+    Ok(pipeline::build(&src)?)
+}
+
 /// Applies a run's stack (create, or update in place). Idempotent.
 pub async fn deploy(docker: &Docker, spec: &StackSpec) -> Result<ApplyReport, DeployError> {
     Ok(apply(docker, spec, &ApplyOptions { prune: true }).await?)

@@ -69,6 +69,14 @@ impl RunLogs {
         }
     }
 
+    /// The state directory these run logs live under.
+    pub fn state_dir(&self) -> PathBuf {
+        self.runs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// The directory of everything a run keeps on disk (logs, secrets file, artifacts).
     pub fn run_dir(&self, run: &str) -> Result<PathBuf, RunLogError> {
         if !valid(run) {

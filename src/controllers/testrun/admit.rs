@@ -60,6 +60,15 @@ pub async fn admit<St: Store>(run: &TestRun, ctx: &Context<St>) -> Result<Action
         log_lines(ctx, run.name(), RUN_STREAM, &[message]).await;
         return Ok(Action::await_change());
     }
+    // A declared proxy that is not Ready holds every run back (DESIGN.md §7, routing modes).
+    if let crate::controllers::deployment::route::Route::Wait(why) = super::proxy_route(ctx) {
+        if status.message != why {
+            status.message = why.clone();
+            write_status(ctx, run, &status).await?;
+            log_lines(ctx, run.name(), RUN_STREAM, &[why]).await;
+        }
+        return Ok(Action::requeue(QUEUE_RECHECK));
+    }
     match admission(&entry, &all, ctx.settings.max_concurrent_runs) {
         Admission::Admit => {
             let stages = run

@@ -303,6 +303,19 @@ fn workspace<St: Store>(ctx: &Context<St>, run: &TestRun) -> Result<Workspace, R
         })
 }
 
+/// The routing mode for runs now, from the stored ProxyDeployments (a store error counts as
+/// no proxy being Ready: runs wait).
+fn proxy_route<St: Store>(ctx: &Context<St>) -> crate::controllers::deployment::route::Route {
+    use crate::controllers::deployment::route::{Route, route};
+    match ctx
+        .store
+        .list::<crate::api::ProxyDeploymentSpec>(&crate::store::LabelSelector::everything())
+    {
+        Ok(proxies) => route(&proxies),
+        Err(e) => Route::Wait(format!("cannot read the ProxyDeployments: {e}")),
+    }
+}
+
 /// What the steps of `run` work with; `Err(why)` when the run cannot work at all (its Recipe
 /// is gone and it names no git URL).
 fn env<'a, St: Store>(
@@ -340,6 +353,7 @@ fn env<'a, St: Store>(
         workspace: workspace(ctx, run)?,
         suite_path: recipe.as_ref().and_then(|r| r.spec.suite_path.clone()),
         redactor: sink::redactor(ctx, run.name()),
+        route: proxy_route(ctx),
     }))
 }
 

@@ -16,6 +16,7 @@ use super::plan::StageFacts;
 use super::workspace::{Workspace, WorkspaceError};
 use crate::api::{AppInfo, StageKind, StagePhase, StepName, TestPhase, TestRun, TestRunStatus};
 use crate::controllers::RunSettings;
+use crate::controllers::deployment::route::Route;
 use crate::executor::{ExecError, StepLog, TestExecutor, TestReport, TestRequest};
 use crate::recipe::app::{self, App, AppParams};
 use crate::recipe::backup::{self, BackupPlan, ServiceBackup};
@@ -57,6 +58,9 @@ pub enum StepError {
     /// A run-level step was asked to run as a stage step (a bug, or a damaged record).
     #[error("{0} is not a step of a stage")]
     NotAStageStep(StepName),
+    /// The proxy the run's tests go through is not Ready (it went away mid-run).
+    #[error("{0}")]
+    ProxyNotReady(String),
 }
 
 /// How a step ended.
@@ -116,6 +120,8 @@ pub struct RunEnv<'a> {
     pub redactor: Redactor,
     /// The Recipe's suite path (below the suites root), if it sets one.
     pub suite_path: Option<String>,
+    /// How tests reach the app ([`crate::controllers::deployment::route`]).
+    pub route: crate::controllers::deployment::route::Route,
 }
 
 /// What the fetch step learned.
@@ -405,7 +411,27 @@ pub async fn execute(
                 ),
                 suite_path: env.suite_path.clone(),
             };
-            let report = env.executor.run(env.docker, &request, log).await?;
+            let mut report = env
+                .executor
+                .run(env.docker, &request, log)
+                .await?;
+            match &env.route {
+                Route::Direct => {}
+                // The proxy went away mid-run: an infrastructure problem, retried.
+                Route::Wait(why) => return Err(StepError::ProxyNotReady(why.clone())),
+                Route::Proxy(via) => {
+                    let proxied = crate::executor::proxied::check_through_proxy(
+                        env.docker,
+                        &request,
+                        via,
+                        &env.settings.helper_image,
+                        log,
+                    )
+                    .await?;
+                    report.merge(proxied);
+                    report.routing = Some(crate::api::RoutingMode::Proxy);
+                }
+            }
             let c = &report.counts;
             let mut message = format!(
                 "{} passed, {} failed, {} skipped",

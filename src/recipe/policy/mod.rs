@@ -128,7 +128,7 @@ fn list(v: &[Violation]) -> String {
 
 /// The exceptions a Recipe allows: `KEY` or `KEY:VALUE` entries, matched exactly.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Allowances(BTreeSet<String>);
+pub struct Allowances(BTreeSet<String>, bool);
 
 impl Allowances {
     /// From a Recipe's `allow` list (entries trimmed; empty ones ignored).
@@ -139,12 +139,20 @@ impl Allowances {
                 .map(|e| e.as_ref().trim().to_string())
                 .filter(|e| !e.is_empty())
                 .collect(),
+            false,
         )
+    }
+
+    /// Everything allowed: for apps the operator declares (`ProxyDeployment`,
+    /// `AppDeployment`), which are trusted as the operator's own configuration — unlike a pull
+    /// request's compose. Path confinement to the checkout still applies to them.
+    pub fn operator() -> Allowances {
+        Allowances(BTreeSet::new(), true)
     }
 
     /// Whether `entry` is listed.
     pub fn allows(&self, entry: &str) -> bool {
-        self.0.contains(entry)
+        self.1 || self.0.contains(entry)
     }
 }
 
