@@ -136,12 +136,10 @@ pub(crate) async fn run_helper(
         network: Some(PROXY_NETWORK.into()),
         mounts: Vec::new(),
     };
-    run_once(docker, spec, what)
-        .await
-        .map_err(|e| ExecError {
-            action: e.action,
-            message: e.source.to_string(),
-        })
+    run_once(docker, spec, what).await.map_err(|e| ExecError {
+        action: e.action,
+        message: e.source.to_string(),
+    })
 }
 
 /// The proxy-facing services of `stack`.

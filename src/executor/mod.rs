@@ -9,8 +9,8 @@ pub mod builtin;
 pub mod job;
 mod job_spec;
 pub mod junit;
-pub mod settings;
 pub mod proxied;
+pub mod settings;
 
 use futures::future::BoxFuture;
 

@@ -77,7 +77,15 @@ pub async fn check_through_proxy(
     if let Some(pem) = ca {
         env.push(format!("CA_PEM={pem}"));
     }
-    let (code, out) = run_helper(docker, request, image, SCRIPT, env, "the proxied check container").await?;
+    let (code, out) = run_helper(
+        docker,
+        request,
+        image,
+        SCRIPT,
+        env,
+        "the proxied check container",
+    )
+    .await?;
     let outcome = if code == 0 {
         judge_proxied(out.lines().last().unwrap_or_default()).map(|status| {
             log(&format!(

@@ -9,11 +9,11 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, Reason};
 use super::AppState;
-use crate::store::JsonStore;
+use super::error::{ApiError, Reason};
 use crate::api::TestRunSpec;
 use crate::executor::artifacts::{self, ArtifactError};
+use crate::store::JsonStore;
 
 /// The body of `GET /api/v1/testruns/{name}/artifacts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use super::Web;
 use super::ansi::{Ansi, render_log};
 use crate::api::TestRunSpec;
-use crate::store::JsonStore;
 use crate::runlog::RunLogs;
+use crate::store::JsonStore;
 
 /// A partial line longer than this is sent without waiting for its end.
 const MAX_PENDING: usize = 256 * 1024;

@@ -30,8 +30,8 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::http::AppState;
-use crate::store::JsonStore;
 use crate::recipe::facts::{self, RecipeFacts};
+use crate::store::JsonStore;
 
 use index::{RunIndex, RunRow};
 use session::Sessions;

@@ -12,8 +12,8 @@ use tower::ServiceExt;
 use crate::api::{Object, RecipeSpec, RunPhase, TestRunSpec};
 use crate::http::{AppState, WriteAuth};
 use crate::metrics::Metrics;
-use crate::runlog::redact::Redactor;
 use crate::runlog::RunLogs;
+use crate::runlog::redact::Redactor;
 use crate::store::{SledStore, Store};
 
 async fn app() -> (Router, SledStore, RunLogs, tempfile::TempDir) {

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use cc_ci::api::TestPhase;
 use cc_ci::api::{Object, ProxyDeploymentSpec, RoutingMode, StageKind};
 use cc_ci::controllers::deployment::route::{Route, route};
-use cc_ci::api::TestPhase;
 use cc_ci::executor::TestRequest;
 use cc_ci::executor::proxied::check_through_proxy;
 use cc_ci::store::{LabelSelector, Store};

@@ -13,9 +13,9 @@ use super::target::{
 };
 use crate::recipe::app::{AppParams, MAX_OBJECT_NAME, load, stack_name};
 use crate::recipe::deploy::{StackOptions, stack_spec_labelled};
-use crate::runlog::redact::Redactor;
 use crate::recipe::secrets::{AppSecret, SecretFile};
 use crate::recipe::source::{FetchOptions, fetch};
+use crate::runlog::redact::Redactor;
 use crate::swarm::StackSpec;
 
 /// Why a deployment could not be prepared (the message goes into its status).

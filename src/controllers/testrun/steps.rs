@@ -411,10 +411,7 @@ pub async fn execute(
                 ),
                 suite_path: env.suite_path.clone(),
             };
-            let mut report = env
-                .executor
-                .run(env.docker, &request, log)
-                .await?;
+            let mut report = env.executor.run(env.docker, &request, log).await?;
             match &env.route {
                 Route::Direct => {}
                 // The proxy went away mid-run: an infrastructure problem, retried.

@@ -15,8 +15,8 @@ use super::super::ansi::{Ansi, render_log};
 use super::super::index::RunRow;
 use super::super::layout::{self, Viewer};
 use crate::api::{RecipeSpec, StepStatus, TestRun, TestRunSpec};
-use crate::store::JsonStore;
 use crate::http::logs::sort_streams;
+use crate::store::JsonStore;
 
 /// How much of each log's end is rendered into the page.
 pub const TAIL: u64 = 128 * 1024;
