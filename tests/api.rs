@@ -102,7 +102,10 @@ pub fn recipe(name: &str) -> Value {
 fn examples() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let entries = std::fs::read_dir(&dir)
+        .unwrap()
+        .chain(std::fs::read_dir(dir.join("production")).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
             let text = std::fs::read_to_string(&path).unwrap();

@@ -117,8 +117,15 @@ fn examples_dir() -> PathBuf {
 #[test]
 fn the_examples_directory_applies_cleanly() {
     let dir = examples_dir();
+    let production = dir.join("production");
     let env = start();
-    let out = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
+    let out = env.ok(&[
+        "apply",
+        "-f",
+        dir.to_str().unwrap(),
+        "-f",
+        production.to_str().unwrap(),
+    ]);
     assert!(
         !out.is_empty() && out.lines().all(|l| l.ends_with(" created")),
         "{out}"
@@ -131,7 +138,13 @@ fn the_examples_directory_applies_cleanly() {
         ["appdeployment", "proxydeployment", "recipe", "testrun"],
         "one example of every kind: {out}"
     );
-    let again = env.ok(&["apply", "-f", dir.to_str().unwrap()]);
+    let again = env.ok(&[
+        "apply",
+        "-f",
+        dir.to_str().unwrap(),
+        "-f",
+        production.to_str().unwrap(),
+    ]);
     assert!(again.lines().all(|l| l.ends_with(" unchanged")), "{again}");
     // Every applied record is listed by `get <kind> -o name` and has a row in the table.
     for line in out.lines() {

@@ -163,6 +163,15 @@ async fn swarm_deps(config: &Config) -> crate::controllers::SwarmDeps {
 /// Serves with `config` until `shutdown` is cancelled.
 pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.state_dir = absolute_state_dir(&config.state_dir)?;
+    // Bind mounts need absolute paths: `./recipes` (the default) is resolved against the
+    // directory cc-ci starts in, like the state directory.
+    config.tests.suites_root =
+        std::path::absolute(&config.tests.suites_root).with_context(|| {
+            format!(
+                "cannot resolve the suites directory {}",
+                config.tests.suites_root.display()
+            )
+        })?;
     crate::api::set_source_settings(config.sources.clone());
     let store_dir = config.store_dir();
     let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir)).await??;

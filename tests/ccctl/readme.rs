@@ -1,6 +1,6 @@
 //! The README's "Try it" steps, run exactly as written on the real local Swarm: every shell
 //! block of the section, line by line, in a fresh directory that looks like a clone (the
-//! repository's `examples/`, `scripts/` and `tests/` linked in), must succeed and end with the
+//! repository's `examples/`, `scripts/`, `tests/`, `harness/` and `recipes/` linked in), must succeed and end with the
 //! example TestRun `Succeeded`.
 //!
 //! The one stand-in is `cargo`: a shim runs `cargo run [--release] --bin NAME -- ARGS` as the
@@ -59,7 +59,7 @@ fn try_it_blocks(readme: &str) -> Vec<Vec<String>> {
 fn sandbox() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for entry in ["examples", "scripts", "tests"] {
+    for entry in ["examples", "scripts", "tests", "harness", "recipes"] {
         std::os::unix::fs::symlink(repo.join(entry), dir.path().join(entry)).unwrap();
     }
     let bin = dir.path().join(".shim");

@@ -9,9 +9,12 @@ use bollard::models::ServiceSpec;
 use crate::swarm::convert::LABEL_IMAGE;
 
 /// `desired` with the image docker's client would send: on an update where the image as written
-/// equals the stored `com.docker.stack.image` label, the stored image (`docker stack deploy`
-/// keeps it, so a digest pinned by an earlier `--resolve-image always` deploy survives); then the
-/// reference normalised by [`familiar_tagged`].
+/// equals the stored `com.docker.stack.image` label and the stored image is that same reference
+/// pinned to a digest, the stored image (`docker stack deploy` keeps it, so a digest pinned by an
+/// earlier `--resolve-image always` deploy survives); then the reference normalised by
+/// [`familiar_tagged`]. A stored image that is another reference (changed by hand with
+/// `docker service update --image`, which leaves the label alone) is drift: the desired one is
+/// sent.
 pub fn with_sent_image(desired: &ServiceSpec, stored: Option<&ServiceSpec>) -> ServiceSpec {
     let mut desired = desired.clone();
     let stored_label = stored
@@ -29,7 +32,14 @@ pub fn with_sent_image(desired: &ServiceSpec, stored: Option<&ServiceSpec>) -> S
         return desired;
     };
     let written = container.image.clone().unwrap_or_default();
-    if stored_label.is_some_and(|label| *label == written) {
+    let same_reference = |stored: &str| {
+        let unpinned = stored.split('@').next().unwrap_or(stored);
+        let norm = |r: &str| familiar_tagged(r).unwrap_or_else(|| r.to_string());
+        stored.contains('@') && norm(unpinned) == norm(&written)
+    };
+    if stored_label.is_some_and(|label| *label == written)
+        && stored_image.as_deref().is_some_and(same_reference)
+    {
         container.image = stored_image;
     }
     if let Some(image) = container.image.as_deref().and_then(familiar_tagged) {
@@ -352,6 +362,12 @@ mod tests {
         assert_eq!(
             image(&with_sent_image(&spec("mariadb", "mariadb"), None)).as_deref(),
             Some("mariadb:latest")
+        );
+        // Changed by hand (`docker service update --image`, label untouched): drift, put back.
+        let by_hand = spec("ccci-fixture/nginx:1.25", "nginx:1.24");
+        assert_eq!(
+            image(&with_sent_image(&desired, Some(&by_hand))).as_deref(),
+            Some("nginx:1.24")
         );
     }
 
