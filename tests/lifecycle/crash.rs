@@ -54,12 +54,15 @@ async fn runs_killed_at_random_moments_all_finish_and_leave_nothing_behind() {
     let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
     let state = tmp.path().join("state");
     let config = tmp.path().join("cc-ci.toml");
+    // Crash safety of the lifecycle is what this test is about: test steps run the built-in
+    // check alone (`[tests] jobs = false`); test jobs have their own tests in `tests/jobs/`.
     std::fs::write(
         &config,
         format!(
             "[runs]\ninstance = \"{INSTANCE}\"\nforce_dnsrr = true\nbase_domain = \"ci.test\"\n\
              max_concurrent_runs = 3\nconverge_timeout_seconds = 90\njanitor_period_seconds = 5\n\
-             [runtime]\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 2\nbackoff_jitter = false\n"
+             [runtime]\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 2\nbackoff_jitter = false\n\
+             [tests]\njobs = false\n"
         ),
     )
     .unwrap();
