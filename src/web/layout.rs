@@ -112,6 +112,24 @@ pub fn error(status: StatusCode, viewer: &Viewer, message: &str) -> Response {
     )
 }
 
+/// The record a page shows, or the error page: 404 saying `missing` when there is none, 500
+/// with the store's error.
+pub fn record_or_error<S: crate::api::Spec>(
+    found: Result<Option<crate::api::Object<S>>, crate::store::StoreError>,
+    viewer: &Viewer,
+    missing: &str,
+) -> Result<crate::api::Object<S>, Box<Response>> {
+    match found {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(Box::new(error(StatusCode::NOT_FOUND, viewer, missing))),
+        Err(e) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            viewer,
+            &e.to_string(),
+        ))),
+    }
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut resp = body.into_response();
     let h = resp.headers_mut();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use maud::html;
 
@@ -54,16 +54,13 @@ pub async fn page<St: JsonStore>(
     headers: HeaderMap,
 ) -> Response {
     let viewer = Viewer::of(&web.sessions, &headers);
-    let recipe = match web.app.store.get::<RecipeSpec>(&name) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return layout::error(
-                StatusCode::NOT_FOUND,
-                &viewer,
-                &format!("There is no recipe called {name:?}."),
-            );
-        }
-        Err(e) => return layout::error(StatusCode::INTERNAL_SERVER_ERROR, &viewer, &e.to_string()),
+    let recipe = match layout::record_or_error(
+        web.app.store.get::<RecipeSpec>(&name),
+        &viewer,
+        &format!("There is no recipe called {name:?}."),
+    ) {
+        Ok(r) => r,
+        Err(page) => return *page,
     };
     let runs = index::runs_of(&web.runs, &name);
     let s = super::super::summary::summarise(&runs, &|r| web.facts(r));

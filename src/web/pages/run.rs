@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 
@@ -135,16 +135,13 @@ pub async fn page<St: JsonStore>(
     headers: HeaderMap,
 ) -> Response {
     let viewer = Viewer::of(&web.sessions, &headers);
-    let run = match web.app.store.get::<TestRunSpec>(&name) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return layout::error(
-                StatusCode::NOT_FOUND,
-                &viewer,
-                &format!("There is no run called {name:?} (it may have been pruned)."),
-            );
-        }
-        Err(e) => return layout::error(StatusCode::INTERNAL_SERVER_ERROR, &viewer, &e.to_string()),
+    let run = match layout::record_or_error(
+        web.app.store.get::<TestRunSpec>(&name),
+        &viewer,
+        &format!("There is no run called {name:?} (it may have been pruned)."),
+    ) {
+        Ok(r) => r,
+        Err(page) => return *page,
     };
     let repo = web
         .app
