@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod builtin;
 pub mod job;
 mod job_spec;
+mod job_verdict;
 pub mod junit;
 pub mod proxied;
 pub mod settings;

@@ -39,6 +39,7 @@ pub mod keep;
 pub mod plan;
 pub mod record;
 pub mod sink;
+pub mod step_env;
 pub mod steps;
 pub mod stop;
 pub mod teardown;
