@@ -14,19 +14,7 @@ use cc_ci::store::{SledStore, Store};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Runs `docker <args>` and returns trimmed stdout; panics on failure.
-pub fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+pub use crate::lifecycle::harness::docker_cli;
 
 /// Runs `openssl <args>` in `dir`; panics on failure.
 fn openssl(dir: &Path, args: &[&str]) {
