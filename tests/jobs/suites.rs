@@ -3,24 +3,23 @@
 
 use std::time::Duration;
 
-use cc_ci::api::{RunPhase, StageKind};
+use cc_ci::api::{RunPhase, StageKind, TestRun};
 
 use super::{controller, passed, repo_root, step};
 use crate::fixture_repo::FixtureRepo;
-use crate::lifecycle::harness::{RunSpec, describe, leftovers, sweep};
+use crate::lifecycle::harness::{Controller, RunSpec, describe, leftovers, sweep};
 
-#[tokio::test]
-async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
-    let instance = "t-jobs-webapp";
+/// A whole run of the fixture `recipe` (its repository at `main`) under `instance`, asserted
+/// `Succeeded`: the controller (to stop), the run and its logs.
+async fn full_run(instance: &str, recipe: &str, name: &str) -> (Controller, TestRun, String) {
     sweep(instance).await;
     let tmp = tempfile::tempdir().unwrap();
-    let repo = FixtureRepo::build("webapp-pg", &tmp.path().join("origin"));
+    let repo = FixtureRepo::build(recipe, &tmp.path().join("origin"));
     let ctl = controller(instance, &repo_root(), 300).await;
-    ctl.recipe("webapp-pg", &repo.url(), &[]).await;
-    let name = "webapp-pg-jobs";
+    ctl.recipe(recipe, &repo.url(), &[]).await;
     ctl.run(RunSpec {
         name,
-        recipe: "webapp-pg",
+        recipe,
         git_ref: "main",
         pr: None,
         stages: None,
@@ -35,6 +34,13 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
         "{}\n{logs}",
         describe(&run)
     );
+    (ctl, run, logs)
+}
+
+#[tokio::test]
+async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
+    let instance = "t-jobs-webapp";
+    let (ctl, run, logs) = full_run(instance, "webapp-pg", "webapp-pg-jobs").await;
 
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "suite"), 4, "{check:?}");
@@ -75,29 +81,7 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
 #[tokio::test]
 async fn static_site_runs_its_recipe_local_tests_next_to_the_suite() {
     let instance = "t-jobs-static";
-    sweep(instance).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = FixtureRepo::build("static-site", &tmp.path().join("origin"));
-    let ctl = controller(instance, &repo_root(), 300).await;
-    ctl.recipe("static-site", &repo.url(), &[]).await;
-    let name = "static-site-jobs";
-    ctl.run(RunSpec {
-        name,
-        recipe: "static-site",
-        git_ref: "main",
-        pr: None,
-        stages: None,
-        upgrade_from: None,
-    })
-    .await;
-    let run = ctl.wait_done(name, Duration::from_secs(900)).await;
-    let logs = ctl.logs(name);
-    assert_eq!(
-        run.status.phase,
-        RunPhase::Succeeded,
-        "{}\n{logs}",
-        describe(&run)
-    );
+    let (ctl, run, logs) = full_run(instance, "static-site", "static-site-jobs").await;
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "recipe"), 1, "{check:?}");
     assert_eq!(passed(check, "suite"), 2, "{check:?}");
