@@ -233,6 +233,8 @@ mod tests {
             run_dir: Some("/state/runs/x".into()),
             checkout: None,
             suite_path: None,
+            redactor: Default::default(),
+            proxy: None,
         }
     }
 

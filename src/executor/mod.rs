@@ -48,6 +48,10 @@ pub struct TestRequest {
     pub checkout: Option<std::path::PathBuf>,
     /// The Recipe's suite path below the suites root (default `recipes/<recipe>`).
     pub suite_path: Option<String>,
+    /// The run's redactor: every secret it knows is scrubbed from what the step keeps.
+    pub redactor: crate::runlog::redact::Redactor,
+    /// Set in proxy mode: tests reach the app by its domain through this proxy, over TLS.
+    pub proxy: Option<crate::controllers::deployment::route::ProxyRoute>,
 }
 
 /// Why a step's tests could not produce a verdict on the app (the run ends in `Error` or

@@ -31,6 +31,8 @@ fn request(domain: &str) -> TestRequest {
         run_dir: None,
         checkout: None,
         suite_path: None,
+        redactor: Default::default(),
+        proxy: None,
     }
 }
 

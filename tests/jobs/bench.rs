@@ -122,6 +122,8 @@ async fn bench_test_step_overhead_job_vs_host() {
         run_dir: Some(tmp.path().join("run")),
         checkout: None,
         suite_path: Some("recipes/_template".into()),
+        redactor: Default::default(),
+        proxy: None,
     };
     let (mut job_start, mut job_end, mut host_start, mut host_end, mut whole) =
         (vec![], vec![], vec![], vec![], vec![]);

@@ -307,6 +307,11 @@ pub async fn execute(
                         .dir,
                 ),
                 suite_path: env.suite_path.clone(),
+                redactor: env.redactor.clone(),
+                proxy: match &env.route {
+                    Route::Proxy(via) => Some(via.clone()),
+                    Route::Direct | Route::Wait(_) => None,
+                },
             };
             let mut report = env.executor.run(env.docker, &request, log).await?;
             match &env.route {
