@@ -4,7 +4,7 @@
 //! certificate rotated, and removed alone.
 
 mod app;
-mod harness;
+pub mod harness;
 mod proxy;
 mod proxy_mode;
 mod proxy_run;

@@ -105,10 +105,26 @@ impl JobExecutor {
             ));
             return Ok(report);
         }
-        let targets = builtin::targets(docker, &request.stack).await?;
-        let Some(app_url) = job_spec::app_url(&targets, &request.stack) else {
-            log("tests: the app has no proxy-facing service: the suite cannot reach it");
-            return Ok(report);
+        let (app_url, proxy) = match &request.proxy {
+            Some(route) => {
+                let proxy = job_spec::JobProxy::of(route);
+                log(&format!(
+                    "tests: proxy mode: {} through ProxyDeployment {} ({}), TLS verified against {}",
+                    job_spec::proxied_app_url(&request.domain),
+                    route.proxy,
+                    proxy.addr,
+                    route.cert_file.as_deref().unwrap_or("the system's CAs")
+                ));
+                (job_spec::proxied_app_url(&request.domain), Some(proxy))
+            }
+            None => {
+                let targets = builtin::targets(docker, &request.stack).await?;
+                let Some(url) = job_spec::app_url(&targets, &request.stack) else {
+                    log("tests: the app has no proxy-facing service: the suite cannot reach it");
+                    return Ok(report);
+                };
+                (url, None)
+            }
         };
         let stage = request.stage.as_str();
         let phase = request.phase.as_str();
@@ -120,6 +136,7 @@ impl JobExecutor {
         let plan = JobPlan {
             name: job_spec::job_name(request),
             app_url,
+            proxy,
             suite,
             recipe_tests,
             results: results.clone(),

@@ -25,6 +25,28 @@ pub const SUITE_MOUNT: &str = "/suite";
 pub const RECIPE_TESTS_MOUNT: &str = "/recipe-tests";
 /// See [`SUITE_MOUNT`].
 pub const RESULTS_MOUNT: &str = "/results";
+/// Where the job sees the proxy's certificate (proxy mode), to verify TLS against.
+pub const PROXY_CERT_MOUNT: &str = "/ccci/proxy-cert.pem";
+
+/// How a job in proxy mode reaches the app: by its domain, through the proxy, over TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobProxy {
+    /// `host:port` of the proxy's TLS entrypoint on the job's network (`CCCI_PROXY_ADDR`).
+    pub addr: String,
+    /// The proxy's certificate on the host (mounted read-only; never its key). `None`: the
+    /// system's CAs.
+    pub cert_file: Option<PathBuf>,
+}
+
+impl JobProxy {
+    /// The job's view of `route`: the proxy's tasks on port 443, and its certificate file.
+    pub fn of(route: &crate::controllers::deployment::route::ProxyRoute) -> JobProxy {
+        JobProxy {
+            addr: format!("tasks.{}:443", route.service),
+            cert_file: route.cert_file.as_ref().map(PathBuf::from),
+        }
+    }
+}
 
 /// Everything a job needs besides the request.
 #[derive(Clone, Debug)]
@@ -33,6 +55,8 @@ pub struct JobPlan {
     pub name: String,
     /// `CCCI_APP_URL`.
     pub app_url: String,
+    /// Set in proxy mode.
+    pub proxy: Option<JobProxy>,
     /// The suite directory, if the recipe has one.
     pub suite: Option<PathBuf>,
     /// The recipe's own `tests/`, if any.
@@ -58,6 +82,11 @@ pub fn job_name(request: &TestRequest) -> String {
         &hex::encode(digest)[..12],
         request.phase.as_str()
     )
+}
+
+/// `CCCI_APP_URL` in proxy mode: the app's own address, by its domain over TLS.
+pub fn proxied_app_url(domain: &str) -> String {
+    format!("https://{domain}")
 }
 
 /// `CCCI_APP_URL` in direct mode: the `app` service if it faces the proxy, else the first.
@@ -107,6 +136,12 @@ pub fn env(request: &TestRequest, plan: &JobPlan) -> Vec<String> {
         format!("CCCI_RECIPE_TESTS_DIR={RECIPE_TESTS_MOUNT}"),
         "CCCI_SECRETS_DIR=/run/secrets".to_string(),
     ];
+    if let Some(proxy) = &plan.proxy {
+        env.push(format!("CCCI_PROXY_ADDR={}", proxy.addr));
+        if proxy.cert_file.is_some() {
+            env.push(format!("CCCI_CA_FILE={PROXY_CERT_MOUNT}"));
+        }
+    }
     env.sort();
     env
 }
@@ -135,6 +170,9 @@ pub fn service_spec(request: &TestRequest, plan: &JobPlan, settings: &TestSettin
     }
     if let Some(t) = &plan.recipe_tests {
         mounts.push(bind(t, RECIPE_TESTS_MOUNT, true));
+    }
+    if let Some(cert) = plan.proxy.as_ref().and_then(|p| p.cert_file.as_ref()) {
+        mounts.push(bind(cert, PROXY_CERT_MOUNT, true));
     }
     ServiceSpec {
         name: Some(plan.name.clone()),
@@ -242,6 +280,7 @@ mod tests {
         JobPlan {
             name: job_name(&request()),
             app_url: "http://tasks.w_ci_test_app:8000".into(),
+            proxy: None,
             suite: Some("/repo/recipes/webapp-pg".into()),
             recipe_tests: None,
             results: "/state/runs/x/results/upgrade/pre".into(),
@@ -290,6 +329,49 @@ mod tests {
             task.placement.unwrap().constraints.unwrap(),
             ["node.id==node1"]
         );
+    }
+
+    #[test]
+    fn in_proxy_mode_the_job_gets_the_proxy_address_and_its_certificate_but_never_the_key() {
+        let route = crate::controllers::deployment::route::ProxyRoute {
+            proxy: "traefik".into(),
+            service: "proxy_ci_test_app".into(),
+            cert_file: Some("/var/lib/cc-ci/tls/wildcard.crt".into()),
+        };
+        let mut plan = plan();
+        plan.app_url = proxied_app_url("w.ci.test");
+        plan.proxy = Some(JobProxy::of(&route));
+        let spec = service_spec(&request(), &plan, &TestSettings::default());
+        let c = spec.task_template.unwrap().container_spec.unwrap();
+        let env = c.env.unwrap();
+        for want in [
+            "CCCI_APP_URL=https://w.ci.test",
+            "CCCI_PROXY_ADDR=tasks.proxy_ci_test_app:443",
+            "CCCI_CA_FILE=/ccci/proxy-cert.pem",
+        ] {
+            assert!(env.contains(&want.to_string()), "{want} not in {env:?}");
+        }
+        let mounts = c.mounts.unwrap();
+        let cert = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some(PROXY_CERT_MOUNT))
+            .expect("the certificate is mounted");
+        assert_eq!(
+            cert.source.as_deref(),
+            Some("/var/lib/cc-ci/tls/wildcard.crt")
+        );
+        assert_eq!(cert.read_only, Some(true));
+        assert_eq!(mounts.len(), 3, "{mounts:?}");
+
+        // Without a certificate file: the system's CAs, nothing mounted.
+        plan.proxy = Some(JobProxy {
+            cert_file: None,
+            ..JobProxy::of(&route)
+        });
+        let spec = service_spec(&request(), &plan, &TestSettings::default());
+        let c = spec.task_template.unwrap().container_spec.unwrap();
+        assert!(!c.env.unwrap().iter().any(|e| e.starts_with("CCCI_CA_FILE")));
+        assert_eq!(c.mounts.unwrap().len(), 2);
     }
 
     #[test]

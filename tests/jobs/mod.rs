@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cc_ci::api::{StageKind, StepStatus, TestRun};
+use cc_ci::controllers::RunSettings;
 use cc_ci::executor::job::JobExecutor;
 use cc_ci::executor::settings::TestSettings;
 
@@ -23,12 +24,20 @@ pub fn repo_root() -> PathBuf {
 
 /// A controller whose test steps run jobs with suites under `suites_root`.
 pub async fn controller(instance: &str, suites_root: &Path, step_timeout: u64) -> Controller {
+    controller_with(settings(instance), suites_root, step_timeout).await
+}
+
+/// [`controller`] with these `[runs]` settings.
+pub async fn controller_with(
+    mut runs: RunSettings,
+    suites_root: &Path,
+    step_timeout: u64,
+) -> Controller {
     let tests = TestSettings {
         suites_root: suites_root.to_path_buf(),
         step_timeout_seconds: step_timeout,
         ..TestSettings::default()
     };
-    let mut runs = settings(instance);
     runs.max_concurrent_runs = 2;
     Controller::start(runs, Arc::new(JobExecutor::new(tests))).await
 }

@@ -1,21 +1,86 @@
 //! The real suites of `recipes/`: webapp-pg logs in and seeds notes through Chromium before
-//! the upgrade and the backup and sees them after; static-site runs its recipe-local tests.
+//! the upgrade and the backup and sees them after, in proxy mode (through the stand-in proxy,
+//! by domain, over TLS); static-site runs its recipe-local tests, in direct mode.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use cc_ci::api::{RunPhase, StageKind, TestRun};
+use cc_ci::api::{Object, ProxyDeploymentSpec, RoutingMode, RunPhase, StageKind, TestRun};
+use cc_ci::store::Store;
 
-use super::{controller, passed, repo_root, step};
+use super::{controller_with, passed, repo_root, step};
+use crate::deployment::harness::{test_ca, wildcard_cert};
 use crate::fixture_repo::FixtureRepo;
-use crate::lifecycle::harness::{Controller, RunSpec, describe, leftovers, sweep};
+use crate::lifecycle::harness::{Controller, RunSpec, describe, leftovers, settings, sweep};
+
+/// The stand-in proxy (`tests/fixtures/recipes/proxy-standin`, the traefik recipe's shape)
+/// declared in wildcard mode with a test CA's `*.ci.test` certificate, so a run's tests reach
+/// its app by domain through the proxy over TLS. Its host ports are this test's own.
+async fn declare_proxy(ctl: &Controller, dir: &Path) {
+    let repo = FixtureRepo::build("proxy-standin", &dir.join("proxy"));
+    test_ca(dir);
+    let (cert, key) = wildcard_cert(dir, "ci.test", "wildcard");
+    let proxy = ProxyDeploymentSpec {
+        git: repo.url(),
+        version: "1.0.0+0.1".into(),
+        domain: "proxy-jobs.ci.test".into(),
+        env: BTreeMap::from([
+            ("HTTPS_PORT".to_string(), "18449".to_string()),
+            ("HTTP_PORT".to_string(), "18089".to_string()),
+        ]),
+        wildcard_cert_file: Some(cert.display().to_string()),
+        wildcard_key_file: Some(key.display().to_string()),
+        keep_volumes: false,
+    };
+    ctl.store.create(Object::new(PROXY, proxy)).await.unwrap();
+}
+
+/// Deletes the proxy record and waits until its finalizer removed it from Swarm.
+async fn remove_proxy(ctl: &Controller) {
+    ctl.store
+        .delete::<ProxyDeploymentSpec>(PROXY)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while ctl
+        .store
+        .get::<ProxyDeploymentSpec>(PROXY)
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy record was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The proxy record's name in the proxy-mode test.
+const PROXY: &str = "standin-jobs";
 
 /// A whole run of the fixture `recipe` (its repository at `main`) under `instance`, asserted
-/// `Succeeded`: the controller (to stop), the run and its logs.
-async fn full_run(instance: &str, recipe: &str, name: &str) -> (Controller, TestRun, String) {
+/// `Succeeded`: the controller (to stop), the run and its logs. With `proxy`, the stand-in
+/// proxy is declared first, so the run waits for it and its tests go through it.
+async fn full_run(
+    instance: &str,
+    recipe: &str,
+    name: &str,
+    proxy: bool,
+) -> (Controller, TestRun, String) {
     sweep(instance).await;
     let tmp = tempfile::tempdir().unwrap();
     let repo = FixtureRepo::build(recipe, &tmp.path().join("origin"));
-    let ctl = controller(instance, &repo_root(), 300).await;
+    let mut runs = settings(instance);
+    if proxy {
+        // The built-in checks' helper: bash for the direct check, curl and getent for the proxied.
+        runs.helper_image = "ccci-fixture/proxy:latest".into();
+    }
+    let ctl = controller_with(runs, &repo_root(), 300).await;
+    if proxy {
+        declare_proxy(&ctl, tmp.path()).await;
+    }
     ctl.recipe(recipe, &repo.url(), &[]).await;
     ctl.run(RunSpec {
         name,
@@ -34,13 +99,32 @@ async fn full_run(instance: &str, recipe: &str, name: &str) -> (Controller, Test
         "{}\n{logs}",
         describe(&run)
     );
+    if proxy {
+        remove_proxy(&ctl).await;
+    }
     (ctl, run, logs)
 }
 
+/// In proxy mode (DESIGN.md §7): every test, the browser's included, reaches the app by its
+/// domain through the proxy, TLS verified against the proxy's certificate.
 #[tokio::test]
-async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
+async fn webapp_pg_suite_drives_the_browser_through_every_stage_via_the_proxy() {
     let instance = "t-jobs-webapp";
-    let (ctl, run, logs) = full_run(instance, "webapp-pg", "webapp-pg-jobs").await;
+    let (ctl, run, logs) = full_run(instance, "webapp-pg", "webapp-pg-jobs", true).await;
+    assert_eq!(
+        run.status.app.as_ref().unwrap().routing,
+        Some(RoutingMode::Proxy),
+        "{}",
+        describe(&run)
+    );
+    let domain = &run.status.app.as_ref().unwrap().domain;
+    assert!(
+        logs.contains(&format!(
+            "tests: proxy mode: https://{domain} through ProxyDeployment {PROXY}"
+        )),
+        "{logs}"
+    );
+    assert!(logs.contains("answered 200 through the proxy"), "{logs}");
 
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "suite"), 4, "{check:?}");
@@ -81,7 +165,7 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage() {
 #[tokio::test]
 async fn static_site_runs_its_recipe_local_tests_next_to_the_suite() {
     let instance = "t-jobs-static";
-    let (ctl, run, logs) = full_run(instance, "static-site", "static-site-jobs").await;
+    let (ctl, run, logs) = full_run(instance, "static-site", "static-site-jobs", false).await;
     let check = step(&run, StageKind::Install, "test:check");
     assert_eq!(passed(check, "recipe"), 1, "{check:?}");
     assert_eq!(passed(check, "suite"), 2, "{check:?}");

@@ -198,6 +198,9 @@ def _playwright() -> Iterator[Playwright]:
 def browser_instance(_playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, launched once per session."""
     config = _config()
+    if config is not None and config.proxy_addr and config.ca_file:
+        # Chromium verifies the proxy's TLS against the certificate cc-ci mounted.
+        browser.trust(config.ca_file, Path.home())
     b = _playwright.chromium.launch(
         executable_path=browser.executable(), args=browser.launch_args(config)
     )
@@ -213,7 +216,6 @@ def browser_context(
     config = _config()
     context = browser_instance.new_context(
         base_url=browser.base_url(config) if config else None,
-        ignore_https_errors=bool(config and config.proxy_addr and not config.ca_file),
         viewport={"width": 1280, "height": 800},
     )
     context.set_default_timeout(15_000)
