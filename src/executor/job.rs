@@ -336,6 +336,7 @@ async fn watch(
     let mut logs: Option<LogStream> = None;
     let mut partial = String::new();
     let mut ended: Option<(Ended, Instant)> = None;
+    let mut container: Option<String> = None;
     let emit = |text: &str, tail: &mut VecDeque<String>, log: &mut dyn FnMut(&str)| {
         log(&format!("| {text}"));
         tail.push_back(text.to_string());
@@ -359,7 +360,14 @@ async fn watch(
                             emit(line.trim_end(), &mut tail, log);
                         }
                     }
-                    _ => logs = None,
+                    _ => {
+                        logs = None;
+                        // The followed log ends when the container exits: its exit code is
+                        // known now, well before Swarm reports the task complete.
+                        if ended.is_none() && let Some(id) = &container {
+                            ended = exited(docker, id).await.map(|code| (Ended::Exited(code), Instant::now()));
+                        }
+                    }
                 }
             }
             () = tokio::time::sleep(POLL), if ended.is_none() => {
@@ -370,7 +378,9 @@ async fn watch(
                 }
                 let task = task_of(docker, service).await?;
                 let Some(status) = task.and_then(|t| t.status) else { continue };
-                let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
+                if container.is_none() {
+                    container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
+                }
                 if logs.is_none() && let Some(id) = &container {
                     logs = Some(docker.logs(id, Some(LogsOptions {
                         follow: true, stdout: true, stderr: true, ..Default::default()
@@ -396,6 +406,17 @@ async fn watch(
         emit(partial.trim_end(), &mut tail, log);
     }
     Ok((ended.expect("the loop ends once the job ended").0, tail))
+}
+
+/// The exit code of container `id` once it has exited (`None` while it is created but not
+/// started, runs, or cannot be inspected: the task's state decides then).
+async fn exited(docker: &Docker, id: &str) -> Option<i64> {
+    use bollard::models::ContainerStateStatusEnum::{DEAD, EXITED};
+    let state = docker.inspect_container(id, None).await.ok()?.state?;
+    match state.status {
+        Some(EXITED | DEAD) => state.exit_code,
+        _ => None,
+    }
 }
 
 async fn task_of(

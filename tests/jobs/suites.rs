@@ -27,7 +27,7 @@ async fn declare_proxy(ctl: &Controller, dir: &Path) {
         domain: "proxy-jobs.ci.test".into(),
         env: BTreeMap::from([
             ("HTTPS_PORT".to_string(), "18449".to_string()),
-            ("HTTP_PORT".to_string(), "18089".to_string()),
+            ("HTTP_PORT".to_string(), "18090".to_string()),
         ]),
         wildcard_cert_file: Some(cert.display().to_string()),
         wildcard_key_file: Some(key.display().to_string()),
