@@ -52,6 +52,13 @@ async fn app() -> (Router, SledStore, RunLogs, tempfile::TempDir) {
     let mut run = store.create(run).await.unwrap();
     run.status.phase = RunPhase::Running;
     run.status.message = "<img src=x onerror=alert(1)>".into();
+    run.status.app = Some(crate::api::AppInfo {
+        stack: "wiki_ci_test".into(),
+        domain: "wiki-pr1.ci.test".into(),
+        routing: Some(crate::api::RoutingMode::Proxy),
+        version: None,
+        previous_version: None,
+    });
     store.replace_status(run).await.unwrap();
     let mut w = logs
         .writer("wiki-pr1-c1", "install", Redactor::new())
@@ -88,6 +95,11 @@ async fn pages_render_and_hostile_content_stays_inert() {
     assert!(!html.contains("<script>alert") && !html.contains("<img src=x"));
     assert!(html.contains("<span class=\"f1\">red</span>"));
     assert!(!html.contains("hunter2"));
+    assert!(
+        html.contains("<code>wiki-pr1.ci.test</code>")
+            && html.contains("tests went through the proxy, by domain over TLS"),
+        "the run page says how its tests reached the app: {html}"
+    );
     for uri in [
         "/",
         "/runs",

@@ -50,6 +50,7 @@ def finished(
         "app": {
             "stack": "x",
             "domain": "x.ci.example.org",
+            "routing": "Proxy",
             "version": version,
             "previousVersion": "1.1.0+1.24",
         },

@@ -129,6 +129,7 @@ def test_overview_lists_recipes_coloured_by_state(server: Server, page: Page) ->
     page.goto(server.url + "/runs/keycloak-main-1")
     expect(page.locator("#failing")).to_contain_text("test_login_after_upgrade")
     expect(page.locator("#stages tr.Failed")).to_have_count(1)
+    expect(page.locator("dd", has_text="x.ci.example.org")).to_contain_text("through the proxy")
     screenshot(page, "run-failed", docs=True)
 
 

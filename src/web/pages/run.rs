@@ -186,6 +186,16 @@ pub async fn page<St: JsonStore>(
                     (st.app.as_ref().and_then(|a| a.version.as_deref()).unwrap_or("—"))
                     @if let Some(prev) = st.app.as_ref().and_then(|a| a.previous_version.as_deref()) { span.muted { " (upgrade from " (prev) ")" } }
                 }
+                @if let Some(app) = &st.app {
+                    dt { "App" } dd {
+                        code { (app.domain) }
+                        span.muted { (match app.routing {
+                            Some(crate::api::RoutingMode::Proxy) => " — tests went through the proxy, by domain over TLS",
+                            Some(crate::api::RoutingMode::Direct) => " — tests went straight to the app (no proxy declared)",
+                            None => "",
+                        }) }
+                    }
+                }
                 dt { "Requested by" } dd { (run.spec.source.requester.as_deref().unwrap_or("—")) }
                 dt { "Created" } dd { (layout::when(run.metadata.creation_timestamp)) }
                 @if let Some(pos) = st.queue_position { dt { "Queue position" } dd { "#" (pos) } }
