@@ -102,6 +102,8 @@ let
       state_dir = cfg.stateDir;
       manifests = "${manifestsDir}";
       log_format = "json";
+      # A server's records name forge URLs, never paths on its own disk (`settings` may override).
+      sources.allow_local_paths = false;
     }
     // optionalAttrs (cfg.apiTokenFile != null) { token_file = toString cfg.apiTokenFile; }
     // optionalAttrs (cfg.forgeTokenFile != null || cfg.webhookSecretFile != null) {
