@@ -1,9 +1,12 @@
-"""A fresh install: the API answers, the login refuses a wrong password, the admin logs in
-and creates a note through the form."""
+"""A fresh install: the API answers (to the harness' client and to any other), the login
+refuses a wrong password, the admin logs in and creates a note through the form."""
 
 from __future__ import annotations
 
+import urllib.request
+
 from ccci_harness import App, AppHttp
+from ccci_harness.http import proxy_tls
 from playwright.sync_api import Page, expect
 from webapp_ui import add_note, notes
 
@@ -12,6 +15,13 @@ def test_the_api_lists_notes(http: AppHttp) -> None:
     response = http.get("/notes")
     assert response.status_code == 200
     assert isinstance(response.json(), list)
+
+
+def test_any_client_reaches_the_app_at_its_url(app: App) -> None:
+    # In proxy mode app.url is https://<domain>: the job's /etc/hosts sends it to the proxy.
+    tls = proxy_tls(app.config.ca_file) if app.config.proxy_addr else None
+    with urllib.request.urlopen(app.url + "/notes", context=tls, timeout=15) as response:
+        assert response.status == 200
 
 
 def test_the_ui_needs_a_login(http: AppHttp) -> None:

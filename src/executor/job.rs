@@ -16,19 +16,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
-use bollard::models::{TaskSpecContainerSpecSecrets, TaskState};
-use bollard::query_parameters::{ListServicesOptions, ListTasksOptions, LogsOptions};
+use bollard::models::TaskState;
+use bollard::query_parameters::{ListTasksOptions, LogsOptions};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use super::artifacts;
 use super::builtin::{self, BuiltinChecks, exec_err};
+use super::job_lookup as lookup;
 use super::job_spec::{self, JOB_LABEL, JobPlan};
 use super::job_verdict::{judge, overheads};
 use super::settings::TestSettings;
 use super::{Broken, ExecError, StepLog, TestExecutor, TestReport, TestRequest};
-use crate::swarm::docker::NAMESPACE_LABEL;
 use crate::swarm::remove::{RemoveOptions, remove_by_label};
 
 /// How often the job's task is looked at.
@@ -107,7 +107,8 @@ impl JobExecutor {
         }
         let (app_url, proxy) = match &request.proxy {
             Some(route) => {
-                let proxy = job_spec::JobProxy::of(route);
+                let mut proxy = job_spec::JobProxy::of(route);
+                proxy.ip = lookup::proxy_ip(docker, &route.service, &self.settings.network).await;
                 log(&format!(
                     "tests: proxy mode: {} through ProxyDeployment {} ({}), TLS verified against {}",
                     job_spec::proxied_app_url(&request.domain),
@@ -115,6 +116,16 @@ impl JobExecutor {
                     proxy.addr,
                     route.cert_file.as_deref().unwrap_or("the system's CAs")
                 ));
+                match &proxy.ip {
+                    Some(ip) => log(&format!(
+                        "tests: the job's /etc/hosts maps {} to the proxy's task {ip}",
+                        request.domain
+                    )),
+                    None => log(&format!(
+                        "tests: the proxy's task address is not known here: only the harness' http and page fixtures reach {} through it",
+                        request.domain
+                    )),
+                }
                 (job_spec::proxied_app_url(&request.domain), Some(proxy))
             }
             None => {
@@ -140,7 +151,7 @@ impl JobExecutor {
             suite,
             recipe_tests,
             results: results.clone(),
-            secrets: app_secrets(docker, &request.stack).await?,
+            secrets: lookup::app_secrets(docker, &request.stack).await?,
             node_id: docker
                 .info()
                 .await
@@ -296,31 +307,6 @@ fn fresh_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     // The job runs as an unprivileged user of its own.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
-}
-
-/// The swarm secrets of the app's services.
-async fn app_secrets(
-    docker: &Docker,
-    stack: &str,
-) -> Result<Vec<TaskSpecContainerSpecSecrets>, ExecError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{NAMESPACE_LABEL}={stack}")],
-    )]);
-    let services = docker
-        .list_services(Some(ListServicesOptions {
-            filters: Some(filters),
-            status: None,
-        }))
-        .await
-        .map_err(exec_err(format!("listing the services of {stack}")))?;
-    Ok(job_spec::app_secrets(services.into_iter().flat_map(|s| {
-        s.spec
-            .and_then(|s| s.task_template)
-            .and_then(|t| t.container_spec)
-            .and_then(|c| c.secrets)
-            .unwrap_or_default()
-    })))
 }
 
 type LogStream = BoxStream<'static, Result<bollard::container::LogOutput, bollard::errors::Error>>;

@@ -36,6 +36,9 @@ pub struct JobProxy {
     /// The proxy's certificate on the host (mounted read-only; never its key). `None`: the
     /// system's CAs.
     pub cert_file: Option<PathBuf>,
+    /// The proxy task's address on the job's network, when known: the job's `/etc/hosts` then
+    /// maps the app's domain to it, so any client in a test reaches the app through the proxy.
+    pub ip: Option<String>,
 }
 
 impl JobProxy {
@@ -44,6 +47,7 @@ impl JobProxy {
         JobProxy {
             addr: format!("tasks.{}:443", route.service),
             cert_file: route.cert_file.as_ref().map(PathBuf::from),
+            ip: None,
         }
     }
 }
@@ -192,6 +196,11 @@ pub fn service_spec(request: &TestRequest, plan: &JobPlan, settings: &TestSettin
                 labels: Some(labels),
                 mounts: Some(mounts),
                 secrets: Some(plan.secrets.clone()),
+                hosts: plan
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.ip.as_ref())
+                    .map(|ip| vec![format!("{ip} {}", request.domain)]),
                 capability_drop: Some(vec!["ALL".into()]),
                 ..Default::default()
             }),
@@ -362,6 +371,16 @@ mod tests {
         );
         assert_eq!(cert.read_only, Some(true));
         assert_eq!(mounts.len(), 3, "{mounts:?}");
+        assert_eq!(c.hosts, None, "no address known, no hosts entry");
+
+        // With the proxy task's address, every client in the job resolves the domain to it.
+        plan.proxy = Some(JobProxy {
+            ip: Some("10.0.7.12".into()),
+            ..JobProxy::of(&route)
+        });
+        let spec = service_spec(&request(), &plan, &TestSettings::default());
+        let c = spec.task_template.unwrap().container_spec.unwrap();
+        assert_eq!(c.hosts.unwrap(), ["10.0.7.12 w.ci.test"]);
 
         // Without a certificate file: the system's CAs, nothing mounted.
         plan.proxy = Some(JobProxy {

@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod builtin;
 pub mod job;
+mod job_lookup;
 mod job_spec;
 mod job_verdict;
 pub mod junit;

@@ -125,9 +125,19 @@ async fn webapp_pg_suite_drives_the_browser_through_every_stage_via_the_proxy() 
         "{logs}"
     );
     assert!(logs.contains("answered 200 through the proxy"), "{logs}");
+    assert!(
+        logs.contains(&format!(
+            "tests: the job's /etc/hosts maps {domain} to the proxy's task"
+        )),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("test_any_client_reaches_the_app_at_its_url PASSED"),
+        "{logs}"
+    );
 
     let check = step(&run, StageKind::Install, "test:check");
-    assert_eq!(passed(check, "suite"), 4, "{check:?}");
+    assert_eq!(passed(check, "suite"), 5, "{check:?}");
     assert_eq!(passed(check, "builtin"), 1, "{check:?}");
     assert_eq!(check.tests.as_ref().unwrap().failed, 0);
     let pre = step(&run, StageKind::Upgrade, "test:pre");

@@ -1,0 +1,72 @@
+//! What a test job needs to know from Swarm besides the request: the app's swarm secrets (the
+//! job mounts them) and, in proxy mode, the proxy task's address (the job's `/etc/hosts`).
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::TaskSpecContainerSpecSecrets;
+use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
+
+use super::ExecError;
+use super::builtin::exec_err;
+use super::job_spec;
+use crate::swarm::docker::NAMESPACE_LABEL;
+
+/// The address on `network` of a running task of the proxy's `service`, from its container
+/// (on this node; `None` when it is elsewhere or not running).
+pub async fn proxy_ip(docker: &Docker, service: &str, network: &str) -> Option<String> {
+    let filters = HashMap::from([
+        ("service".to_string(), vec![service.to_string()]),
+        ("desired-state".to_string(), vec!["running".to_string()]),
+    ]);
+    let tasks = docker
+        .list_tasks(Some(ListTasksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .ok()?;
+    for task in tasks {
+        let Some(id) = task
+            .status
+            .and_then(|s| s.container_status)
+            .and_then(|c| c.container_id)
+        else {
+            continue;
+        };
+        let ip = docker
+            .inspect_container(&id, None)
+            .await
+            .ok()
+            .and_then(|c| c.network_settings?.networks?.remove(network)?.ip_address)
+            .filter(|ip| !ip.is_empty());
+        if ip.is_some() {
+            return ip;
+        }
+    }
+    None
+}
+
+/// The swarm secrets of the app's services.
+pub async fn app_secrets(
+    docker: &Docker,
+    stack: &str,
+) -> Result<Vec<TaskSpecContainerSpecSecrets>, ExecError> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{NAMESPACE_LABEL}={stack}")],
+    )]);
+    let services = docker
+        .list_services(Some(ListServicesOptions {
+            filters: Some(filters),
+            status: None,
+        }))
+        .await
+        .map_err(exec_err(format!("listing the services of {stack}")))?;
+    Ok(job_spec::app_secrets(services.into_iter().flat_map(|s| {
+        s.spec
+            .and_then(|s| s.task_template)
+            .and_then(|t| t.container_spec)
+            .and_then(|c| c.secrets)
+            .unwrap_or_default()
+    })))
+}
