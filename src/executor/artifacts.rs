@@ -124,8 +124,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ArtifactEr
 
 /// Copies the regular files below `from` (a job's results directory) to `root/prefix/`,
 /// replacing what an earlier attempt of the step kept. Every file's content and path pass
-/// `redactor` on the way ([`redact::redact`]): nothing unscrubbed is ever stored, so whatever
-/// serves artifacts later cannot leak a secret the run knows. Symlinks, devices, files over
+/// `redactor` on the way ([`redact::redact`]), each secret also in its escaped forms
+/// ([`redact::escaped_forms`]): nothing unscrubbed is ever stored, so whatever serves
+/// artifacts later cannot leak a secret the run knows. Symlinks, devices, files over
 /// [`MAX_FILE_BYTES`] and zips that cannot be scrubbed are skipped (each said in `skipped`).
 /// Returns the kept files' paths relative to `root`.
 pub fn collect(
@@ -144,10 +145,11 @@ pub fn collect(
     }
     let mut kept = Vec::new();
     if from.is_dir() {
+        let redactor = redactor.with_forms(redact::escaped_forms);
         let mut copy = Copy {
             base: from,
             dest: &dest,
-            redactor,
+            redactor: &redactor,
             skipped,
             kept: &mut kept,
         };
@@ -310,7 +312,7 @@ mod tests {
         std::fs::write(dir.join("note.txt"), format!("password={secret}\n")).unwrap();
         std::fs::write(
             shot.join("page.html"),
-            format!("<html><body><p id=k>{secret}</p></body></html>"),
+            format!("<html><body><p id=k>{secret}</p><p>amp&amp;ersand&lt;9</p></body></html>"),
         )
         .unwrap();
         std::fs::write(
@@ -328,7 +330,10 @@ mod tests {
         let deflated = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         for (name, text) in [
-            ("trace.trace", format!("{{\"params\":{{\"value\":\"{secret}\"}}}}")),
+            (
+                "trace.trace",
+                format!("{{\"params\":{{\"value\":\"{secret}\"}}}}"),
+            ),
             ("resources/page.html", format!("<b>{secret}</b>")),
         ] {
             w.start_file(name, deflated).unwrap();
@@ -350,6 +355,7 @@ mod tests {
         let secret = "ember-quartz-lagoon-7fq2";
         let redactor = Redactor::new();
         assert!(redactor.register(secret));
+        assert!(redactor.register("amp&ersand<9"), "HTML shows it escaped");
         let tmp = tempfile::tempdir().unwrap();
         let results = tmp.path().join("results");
         results_with_a_secret(&results, secret);
@@ -378,7 +384,7 @@ mod tests {
         assert_eq!(read("note.txt"), b"password=***\n");
         assert_eq!(
             read("artifacts/test_login/page.html"),
-            b"<html><body><p id=k>***</p></body></html>"
+            b"<html><body><p id=k>***</p><p>***</p></body></html>"
         );
         assert_eq!(read("dump.bin"), b"\x00\xff\x00***\x80");
         assert_eq!(

@@ -43,6 +43,78 @@ pub enum RedactError {
     TooDeep,
 }
 
+/// The forms a secret `value` takes once a file format has escaped it, beside its own: HTML
+/// and XML entities (as Chromium's serializer, pytest's JUnit writer and Python's
+/// `html.escape` write them, in text and in attributes), a JSON string's escapes, and URL
+/// percent-encoding (RFC 3986, `encodeURIComponent`, HTML forms). A generated secret of the
+/// `special` charset (`&`, `<`, `>`, `/`, …) shows up in `page.html` or `junit.xml` only in
+/// such a form.
+pub fn escaped_forms(value: &str) -> Vec<String> {
+    const MARKUP: [&[(char, &str)]; 5] = [
+        &[('&', "&amp;"), ('<', "&lt;"), ('>', "&gt;")],
+        &[('&', "&amp;"), ('"', "&quot;")],
+        &[
+            ('&', "&amp;"),
+            ('<', "&lt;"),
+            ('>', "&gt;"),
+            ('"', "&quot;"),
+        ],
+        &[
+            ('&', "&amp;"),
+            ('<', "&lt;"),
+            ('>', "&gt;"),
+            ('"', "&quot;"),
+            ('\'', "&#x27;"),
+        ],
+        &[
+            ('&', "&amp;"),
+            ('<', "&lt;"),
+            ('>', "&gt;"),
+            ('"', "&quot;"),
+            ('\'', "&#39;"),
+        ],
+    ];
+    const JSON: [&[(char, &str)]; 2] = [
+        &[('\\', "\\\\"), ('"', "\\\"")],
+        &[('\\', "\\\\"), ('"', "\\\""), ('/', "\\/")],
+    ];
+    let replace = |table: &[(char, &str)]| -> String {
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            match table.iter().find(|(from, _)| *from == c) {
+                Some((_, to)) => out.push_str(to),
+                None => out.push(c),
+            }
+        }
+        out
+    };
+    let percent = |kept: &str, space: Option<char>| -> String {
+        let mut out = String::with_capacity(value.len());
+        for b in value.bytes() {
+            match (b, space) {
+                (b' ', Some(plus)) => out.push(plus),
+                _ if b.is_ascii_alphanumeric() || kept.as_bytes().contains(&b) => {
+                    out.push(char::from(b));
+                }
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    };
+    let mut forms: Vec<String> = MARKUP
+        .iter()
+        .chain(JSON.iter())
+        .map(|t| replace(t))
+        .collect();
+    forms.push(percent("-._~", None));
+    forms.push(percent("-_.!~*'()", None));
+    forms.push(percent("*-._", Some('+')));
+    forms.sort();
+    forms.dedup();
+    forms.retain(|f| f != value);
+    forms
+}
+
 /// Whether `bytes` start like a zip archive (a local file header, or the end record of an
 /// empty archive).
 pub fn is_zip(bytes: &[u8]) -> bool {
@@ -176,6 +248,30 @@ mod tests {
     }
 
     #[test]
+    fn escaped_forms_of_a_secret_are_masked_too() {
+        let r = Redactor::new();
+        r.register("k9&Q<z>/\"w x");
+        let r = r.with_forms(escaped_forms);
+        for (name, escaped) in [
+            ("page.html", "k9&amp;Q&lt;z&gt;/\"w x"),
+            ("junit.xml", "k9&amp;Q&lt;z&gt;/&quot;w x"),
+            ("attr.html", "k9&amp;Q<z>/&quot;w x"),
+            ("trace.json", "k9&Q<z>/\\\"w x"),
+            ("trace.json", "k9&Q<z>\\/\\\"w x"),
+            ("urls.txt", "k9%26Q%3Cz%3E%2F%22w%20x"),
+            ("form.txt", "k9%26Q%3Cz%3E%2F%22w+x"),
+        ] {
+            let text = format!("<p>{escaped}</p>");
+            assert_eq!(
+                redact(&r, name, text.as_bytes()).unwrap(),
+                b"<p>***</p>",
+                "{escaped}"
+            );
+        }
+        assert_eq!(escaped_forms("plain-alnum-value42"), Vec::<String>::new());
+    }
+
+    #[test]
     fn a_zip_keeps_its_entries_with_their_content_scrubbed() {
         let r = redactor();
         let line = |i| format!("{{\"type\":\"action\",\"n\":{i},\"value\":\"{SECRET}\"}}\n");
@@ -229,7 +325,10 @@ mod tests {
         assert_eq!(archive.comment(), b"made with ***");
         let got = entries(&clean);
         assert_eq!(got[1].0, "by-***.txt");
-        assert_eq!(entries(&got[0].1), [("note.txt".to_string(), b"***".to_vec())]);
+        assert_eq!(
+            entries(&got[0].1),
+            [("note.txt".to_string(), b"***".to_vec())]
+        );
     }
 
     #[test]
