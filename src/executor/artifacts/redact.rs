@@ -8,6 +8,8 @@
 //! bytes cannot show is a secret *drawn* in an image: the pixels of a screenshot of a page
 //! that displays one. Compressed data hides its text, hence the zip rewrite; other compressed
 //! containers (gzip, tar.gz, video) are only scrubbed as bytes (see `docs/secrets.md`).
+//! Formats escape text too: [`escaped_forms`] gives the forms a secret takes in HTML, XML,
+//! JSON and URLs, for the caller to register beside the value.
 //!
 //! A zip that cannot be read whole (damaged, encrypted, a compression other than stored or
 //! deflate, nested deeper than [`MAX_ZIP_DEPTH`], expanding past [`MAX_EXPANDED_BYTES`]) is an
