@@ -165,6 +165,7 @@ impl JobExecutor {
             &results,
             &artifacts::root(&run_dir),
             &artifacts::step_prefix(stage, phase),
+            &request.redactor,
             &mut skipped,
         );
         let _ = std::fs::remove_dir_all(&results);

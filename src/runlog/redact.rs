@@ -101,6 +101,26 @@ impl Redactor {
         }
     }
 
+    /// A new redactor holding every value of this one and, for each, the other forms `forms`
+    /// gives (e.g. how the value reads once escaped into HTML). It is a snapshot: values
+    /// registered here later are not in it.
+    pub fn with_forms(&self, forms: impl Fn(&str) -> Vec<String>) -> Redactor {
+        let values: Vec<String> = self
+            .read()
+            .values
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        let derived = Redactor::new();
+        for value in values {
+            derived.register(&value);
+            for form in forms(&value) {
+                derived.register(&form);
+            }
+        }
+        derived
+    }
+
     /// A scrubber for one stream of chunks (e.g. a container's log) sharing this set.
     pub fn stream(&self) -> StreamRedactor {
         StreamRedactor {
@@ -200,6 +220,20 @@ mod tests {
         let r = Redactor::new();
         r.register("a.b*c+d?(e)|f");
         assert_eq!(r.redact("x a.b*c+d?(e)|f y aXbbbcd"), "x *** y aXbbbcd");
+    }
+
+    #[test]
+    fn derived_redactors_also_mask_the_forms_given() {
+        let r = Redactor::new();
+        r.register("a&b<c>d-value");
+        let derived = r.with_forms(|v| vec![v.replace('&', "&amp;"), v.to_uppercase()]);
+        assert_eq!(
+            derived.redact("[a&b<c>d-value] [a&amp;b<c>d-value] [A&B<C>D-VALUE]"),
+            "[***] [***] [***]"
+        );
+        assert_eq!(r.redact("[a&amp;b<c>d-value]"), "[a&amp;b<c>d-value]");
+        r.register("registered-later");
+        assert_eq!(derived.redact("registered-later"), "registered-later");
     }
 
     #[test]

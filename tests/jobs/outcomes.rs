@@ -1,6 +1,7 @@
 //! Outcomes of suites that do not pass: a failing browser test (Failed, named, with its
-//! screenshot and trace served by the API and `ccctl`; the app kept for a while with
-//! `keepOnFailure`), what test code sees inside the job,
+//! screenshot and trace served by the API and `ccctl`, an app secret it wrote or showed
+//! scrubbed from every artifact; the app kept for a while with `keepOnFailure`), what test
+//! code sees inside the job,
 //! a suite that cannot be collected (Error), and one that hangs (TimedOut, nothing left).
 
 use std::process::Command;
@@ -18,8 +19,10 @@ use super::{controller, passed, step};
 use crate::fixture_repo::FixtureRepo;
 use crate::lifecycle::harness::{RunSpec, describe, docker_cli, labelled, leftovers, sweep};
 
-/// The suite of the failing run: what the job exposes to test code, an app secret printed,
-/// and a browser test whose assertion fails. `{STATE}` is the controller's state directory.
+/// The suite of the failing run: what the job exposes to test code, an app secret printed
+/// (and, hex-encoded past the redactor, told to this test) and written into the results, and
+/// a browser test that shows the secret on the page and fails an assertion naming it.
+/// `{STATE}` is the controller's state directory.
 const HOSTILE_SUITE: &str = r#"
 import hashlib, os, pathlib, sys
 import pytest
@@ -47,10 +50,17 @@ def test_prints_an_app_secret(app, capsys):
     with capsys.disabled():
         print("SECRET-DIGEST:" + hashlib.sha256(value.encode()).hexdigest(), flush=True)
         print("SECRET-VALUE:" + value, flush=True)
+        print("SECRET-HEX:" + value.encode().hex(), flush=True)
+    notes = pathlib.Path(os.environ["CCCI_RESULTS_DIR"], "notes")
+    notes.mkdir(exist_ok=True)
+    (notes / "secret.txt").write_text("db_password=" + value + "\n")
+    (notes / "blob.bin").write_bytes(b"\x00\xff" + value.encode() + b"\x00")
 
-def test_the_login_page_title(page):
+def test_the_login_page_title(app, page):
+    value = app.secret("db_password")
     page.goto("/login")
-    assert page.title() == "Welcome", "title mismatch on the login page"
+    page.evaluate("v => document.body.append(v)", value)
+    assert page.title() == "Welcome", "title mismatch on the login page for " + value
 "#;
 
 const RECIPE_LOCAL: &str =
@@ -146,7 +156,7 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
     assert_eq!(
         install.failing_tests,
         [
-            "[suite] test_install::test_the_login_page_title: AssertionError: title mismatch on the login page"
+            "[suite] test_install::test_the_login_page_title: AssertionError: title mismatch on the login page for ***"
         ],
         "{}",
         describe(&run)
@@ -179,6 +189,27 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
         .to_string();
     assert_eq!(printed, cc_ci::runlog::redact::MASK);
     assert_ne!(hex::encode(Sha256::digest(printed.as_bytes())), digest);
+    let secret = logs
+        .lines()
+        .find_map(|l| l.split("SECRET-HEX:").nth(1))
+        .map(|h| String::from_utf8(hex::decode(h.trim()).unwrap()).unwrap())
+        .expect("the hex line");
+    assert_eq!(hex::encode(Sha256::digest(secret.as_bytes())), digest);
+
+    // Nor is it in any artifact kept (zips opened), while its mask is where it was.
+    let artifacts = RunLogs::new(&state)
+        .run_dir(name)
+        .unwrap()
+        .join("artifacts");
+    let files = without_secret(&artifacts, &secret);
+    assert!(files.len() >= 6, "{files:?}");
+    let read = |rel: &str| std::fs::read_to_string(artifacts.join(rel)).unwrap();
+    assert_eq!(read("install/check/notes/secret.txt"), "db_password=***\n");
+    assert_eq!(
+        std::fs::read(artifacts.join("install/check/notes/blob.bin")).unwrap(),
+        b"\x00\xff***\x00"
+    );
+    assert!(read("install/check/junit.xml").contains("title mismatch on the login page for ***"));
 
     // Artifacts: listed in status, served by the API and fetched by ccctl.
     let shot = check
@@ -215,6 +246,19 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
     );
     let res = reqwest::get(format!("{base}/{trace}")).await.unwrap();
     assert_eq!(res.headers()["content-type"], "application/zip");
+    let served = res.bytes().await.unwrap();
+    let entries = zip_texts(&served);
+    assert!(
+        entries.iter().any(|(n, _)| n.ends_with(".trace")),
+        "still a Playwright trace"
+    );
+    assert!(entries.iter().any(|(_, t)| contains(t, b"***")));
+    assert!(!entries.iter().any(|(_, t)| contains(t, secret.as_bytes())));
+    let page_html = shot.replace("screenshot.png", "page.html");
+    let res = reqwest::get(format!("{base}/{page_html}")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("***") && !html.contains(&secret), "{html}");
 
     let out = tmp.path().join("downloaded");
     let ccctl = tokio::task::spawn_blocking({
@@ -246,6 +290,51 @@ async fn a_failing_browser_test_fails_the_run_and_its_artifacts_are_served() {
 
     assert_eq!(leftovers(instance), Vec::<String>::new());
     ctl.stop().await;
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every entry of the zip `bytes` (name, content); panics if it is not a valid zip.
+fn zip_texts(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            (entry.name().to_string(), content)
+        })
+        .collect()
+}
+
+/// Asserts no file below `dir` (nor any entry of a zip among them) holds `secret`; returns the
+/// files' paths.
+fn without_secret(dir: &std::path::Path, secret: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let shown = path.display().to_string();
+            assert!(!contains(&bytes, secret.as_bytes()), "{shown}");
+            assert!(!shown.contains(secret));
+            if bytes.starts_with(b"PK\x03\x04") {
+                for (name, content) in zip_texts(&bytes) {
+                    assert!(!contains(&content, secret.as_bytes()), "{shown}: {name}");
+                }
+            }
+            files.push(shown);
+        }
+    }
+    files
 }
 
 #[tokio::test]
