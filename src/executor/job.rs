@@ -160,15 +160,25 @@ impl JobExecutor {
                 .filter(|n| !n.is_empty()),
         };
         let outcome = self.run_job(docker, request, &plan, log).await;
-        let mut skipped = Vec::new();
-        let kept = artifacts::collect(
-            &results,
-            &artifacts::root(&run_dir),
-            &artifacts::step_prefix(stage, phase),
-            &request.redactor,
-            &mut skipped,
-        );
-        let _ = std::fs::remove_dir_all(&results);
+        // Copying and redacting up to 64 MiB per file is blocking work: off the async workers.
+        let (kept, skipped) = {
+            let (from, root) = (results.clone(), artifacts::root(&run_dir));
+            let (prefix, redactor) = (
+                artifacts::step_prefix(stage, phase),
+                request.redactor.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let mut skipped = Vec::new();
+                let kept = artifacts::collect(&from, &root, &prefix, &redactor, &mut skipped);
+                let _ = std::fs::remove_dir_all(&from);
+                (kept, skipped)
+            })
+            .await
+            .map_err(|e| ExecError {
+                action: "keeping the step's artifacts".into(),
+                message: e.to_string(),
+            })?
+        };
         for s in &skipped {
             log(&format!("tests: artifact not kept: {s}"));
         }

@@ -22,6 +22,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The base domain of the jobs tests' runs (their own, see [`controller_with`]).
+pub const BASE_DOMAIN: &str = "jobs.test";
+
 /// A controller whose test steps run jobs with suites under `suites_root`.
 pub async fn controller(instance: &str, suites_root: &Path, step_timeout: u64) -> Controller {
     controller_with(settings(instance), suites_root, step_timeout).await
@@ -39,6 +42,9 @@ pub async fn controller_with(
         ..TestSettings::default()
     };
     runs.max_concurrent_runs = 2;
+    // Stacks are named after recipe, commit and base domain: the lifecycle tests deploy the same
+    // fixture commits under `ci.test`, at the same time as these.
+    runs.base_domain = BASE_DOMAIN.into();
     Controller::start(runs, Arc::new(JobExecutor::new(tests))).await
 }
 

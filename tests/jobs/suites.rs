@@ -9,22 +9,22 @@ use std::time::{Duration, Instant};
 use cc_ci::api::{Object, ProxyDeploymentSpec, RoutingMode, RunPhase, StageKind, TestRun};
 use cc_ci::store::Store;
 
-use super::{controller_with, passed, repo_root, step};
+use super::{BASE_DOMAIN, controller_with, passed, repo_root, step};
 use crate::deployment::harness::{test_ca, wildcard_cert};
 use crate::fixture_repo::FixtureRepo;
 use crate::lifecycle::harness::{Controller, RunSpec, describe, leftovers, settings, sweep};
 
 /// The stand-in proxy (`tests/fixtures/recipes/proxy-standin`, the traefik recipe's shape)
-/// declared in wildcard mode with a test CA's `*.ci.test` certificate, so a run's tests reach
+/// declared in wildcard mode with a test CA's `*.jobs.test` certificate, so a run's tests reach
 /// its app by domain through the proxy over TLS. Its host ports are this test's own.
 async fn declare_proxy(ctl: &Controller, dir: &Path) {
     let repo = FixtureRepo::build("proxy-standin", &dir.join("proxy"));
     test_ca(dir);
-    let (cert, key) = wildcard_cert(dir, "ci.test", "wildcard");
+    let (cert, key) = wildcard_cert(dir, BASE_DOMAIN, "wildcard");
     let proxy = ProxyDeploymentSpec {
         git: repo.url(),
         version: "1.0.0+0.1".into(),
-        domain: "proxy-jobs.ci.test".into(),
+        domain: format!("proxy.{BASE_DOMAIN}"),
         env: BTreeMap::from([
             ("HTTPS_PORT".to_string(), "18449".to_string()),
             ("HTTP_PORT".to_string(), "18090".to_string()),
