@@ -8,3 +8,4 @@ pub mod harness;
 mod proxy;
 mod proxy_mode;
 mod proxy_run;
+mod unfetchable;

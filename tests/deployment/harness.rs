@@ -152,6 +152,8 @@ pub fn served_fingerprint(host: &str, port: u16) -> String {
 pub struct Deployments {
     /// The store.
     pub store: SledStore,
+    /// The controllers' metrics (`ccci_reconcile_total` counts their reconciles).
+    pub metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     _tmp: tempfile::TempDir,
@@ -203,13 +205,14 @@ impl Deployments {
             docker,
             settings.clone(),
             runtime,
-            metrics,
+            metrics.clone(),
             shutdown.clone(),
         );
         let mut tasks = proxy.tasks;
         tasks.extend(app.tasks);
         Deployments {
             store,
+            metrics,
             shutdown,
             tasks,
             _tmp: tmp,

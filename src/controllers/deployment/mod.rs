@@ -11,7 +11,9 @@
 //! 4. Wait until the stack converges, then remove secrets and configs of this deployment that the
 //!    stack no longer uses (a rotated certificate's old version), and report `Ready`.
 //! 5. Requeue after [`DeploymentSettings::recheck`]: a service removed, scaled or given another
-//!    image by hand is put back at the next re-check.
+//!    image by hand is put back at the next re-check. A failed attempt is retried then too: the
+//!    reconciler's own status writes do not wake it ([`watched`]), and a retry of a generation
+//!    that failed keeps the status `Failed` instead of announcing `Progressing` again.
 //!
 //! A changed record (version, env) is a new generation: prepared again and rolled out as an
 //! update in place (volumes and generated secrets kept). Deleting the record runs the finalizer:
@@ -26,6 +28,7 @@ pub mod prepare;
 pub mod route;
 mod status;
 pub mod target;
+pub mod watched;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,8 +40,9 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use self::prepare::{PrepareOptions, Prepared, read_secret_files};
-use self::status::{Outcome, next_status};
+use self::status::{Outcome, announces_preparing, next_status};
 use self::target::{DEPLOYMENT_LABEL, Deployable, deployment_id};
+use self::watched::Watched;
 use super::Started;
 use crate::api::Object;
 use crate::metrics::Metrics;
@@ -137,16 +141,32 @@ pub fn start<S: Deployable, St: Store>(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Started {
-    let controller = Controller::<S>::for_store(S::CONTROLLER, store)
+    // Only what a reconcile acts on is cached: its own status writes must not wake it.
+    let controller = Controller::for_store_projected(S::CONTROLLER, store, Watched::of::<S>)
         .settings(runtime)
         .metrics(metrics);
     let ready = vec![controller.cache().ready_signal()];
     let ctx = Arc::new(Context::new(store.clone(), docker, settings));
-    let task = tokio::spawn(controller.run(reconcile::<S, St>, ctx, shutdown));
+    let task = tokio::spawn(controller.run(reconcile_stored::<S, St>, ctx, shutdown));
     Started {
         name: S::CONTROLLER,
         ready,
         tasks: vec![task],
+    }
+}
+
+/// Reconciles the stored record behind `watched` (the controller caches only [`Watched`]).
+async fn reconcile_stored<S: Deployable, St: Store>(
+    watched: Arc<Watched>,
+    ctx: Arc<Context<St>>,
+) -> Result<Action, FinalizerError<DeploymentError>> {
+    match ctx.store.get::<S>(&watched.name) {
+        Ok(Some(obj)) => reconcile(Arc::new(obj), ctx).await,
+        Ok(None) => Ok(Action::await_change()),
+        Err(source) => Err(FinalizerError::ApplyFailed(DeploymentError::Store {
+            name: watched.name.clone(),
+            source,
+        })),
     }
 }
 
@@ -210,7 +230,7 @@ async fn deploy<S: Deployable, St: Store>(
     let prepared = match cached {
         Some(p) => p,
         None => {
-            if obj.status.observed_version.as_deref() != Some(obj.spec.version()) {
+            if announces_preparing(&obj.status, obj.metadata.generation, obj.spec.version()) {
                 let progressing = Outcome::Progressing {
                     message: format!("preparing version {}", obj.spec.version()),
                 };

@@ -41,6 +41,17 @@ pub enum Outcome {
     },
 }
 
+/// Whether preparing `version` (nothing prepared is cached for this generation) is announced as
+/// `Progressing` first: not when that version already runs (a re-check after a restart), and
+/// not when the last attempt at this generation failed — the retry keeps `Failed`, so the
+/// phase does not flap at every re-check and readers (runs waiting for the proxy) see why.
+pub fn announces_preparing(current: &DeploymentStatus, generation: u64, version: &str) -> bool {
+    let running = current.observed_version.as_deref() == Some(version);
+    let failed_here =
+        current.phase == DeploymentPhase::Failed && current.observed_generation == generation;
+    !running && !failed_here
+}
+
 /// The status after `outcome`, or `None` when it would not change (an unchanged re-check writes
 /// nothing). A Ready deployment keeps its message (the last change it made) until the next change.
 pub fn next_status(
@@ -246,6 +257,36 @@ mod tests {
             "{}",
             back.message
         );
+    }
+
+    #[test]
+    fn a_retry_of_a_failed_generation_keeps_failed_and_a_new_generation_is_announced() {
+        let fresh = DeploymentStatus::default();
+        assert!(announces_preparing(&fresh, 1, "9.9.9+missing"));
+        let progressing = next_status(
+            &fresh,
+            1,
+            &Outcome::Progressing {
+                message: "preparing version 9.9.9+missing".into(),
+            },
+        )
+        .unwrap();
+        let failed = next_status(
+            &progressing,
+            1,
+            &Outcome::Failed {
+                version: None,
+                message: "ref \"9.9.9+missing\" not found".into(),
+                ready: 0,
+                total: 0,
+            },
+        )
+        .unwrap();
+        assert!(!announces_preparing(&failed, 1, "9.9.9+missing"));
+        assert!(announces_preparing(&failed, 2, "1.0.0+0.1"), "a new spec");
+        let running = next_status(&fresh, 1, &ready(None)).unwrap();
+        assert!(!announces_preparing(&running, 1, "1.0.0+0.1"));
+        assert!(announces_preparing(&running, 2, "1.1.0+0.2"));
     }
 
     #[test]
