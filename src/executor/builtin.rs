@@ -142,8 +142,11 @@ pub(crate) async fn run_helper(
     })
 }
 
-/// The proxy-facing services of `stack`.
-pub async fn targets(docker: &Docker, stack: &str) -> Result<Vec<ProxyTarget>, ExecError> {
+/// The services of `stack` (by its namespace label).
+pub async fn stack_services(
+    docker: &Docker,
+    stack: &str,
+) -> Result<Vec<bollard::models::Service>, ExecError> {
     let filters = HashMap::from([(
         "label".to_string(),
         vec![format!("{NAMESPACE_LABEL}={stack}")],
@@ -155,6 +158,12 @@ pub async fn targets(docker: &Docker, stack: &str) -> Result<Vec<ProxyTarget>, E
         }))
         .await
         .map_err(exec_err(format!("listing the services of {stack}")))?;
+    Ok(services)
+}
+
+/// The proxy-facing services of `stack`.
+pub async fn targets(docker: &Docker, stack: &str) -> Result<Vec<ProxyTarget>, ExecError> {
+    let services = stack_services(docker, stack).await?;
     let labelled: Vec<(String, HashMap<String, String>)> = services
         .into_iter()
         .filter_map(|s| {

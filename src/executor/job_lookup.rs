@@ -5,12 +5,11 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::TaskSpecContainerSpecSecrets;
-use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
+use bollard::query_parameters::ListTasksOptions;
 
 use super::ExecError;
-use super::builtin::exec_err;
+use super::builtin::stack_services;
 use super::job_spec;
-use crate::swarm::docker::NAMESPACE_LABEL;
 
 /// The address on `network` of a running task of the proxy's `service`, from its container
 /// (on this node; `None` when it is elsewhere or not running).
@@ -51,17 +50,7 @@ pub async fn app_secrets(
     docker: &Docker,
     stack: &str,
 ) -> Result<Vec<TaskSpecContainerSpecSecrets>, ExecError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{NAMESPACE_LABEL}={stack}")],
-    )]);
-    let services = docker
-        .list_services(Some(ListServicesOptions {
-            filters: Some(filters),
-            status: None,
-        }))
-        .await
-        .map_err(exec_err(format!("listing the services of {stack}")))?;
+    let services = stack_services(docker, stack).await?;
     Ok(job_spec::app_secrets(services.into_iter().flat_map(|s| {
         s.spec
             .and_then(|s| s.task_template)
