@@ -14,8 +14,9 @@ impl SledStore {
     /// Opens (or creates) the store in `dir` with default options.
     ///
     /// Errors: [`StoreError::Locked`] when another process has it open (a second open in the
-    /// same process is refused the same way), [`StoreError::Corrupt`] when its files are damaged
-    /// or were written by a newer schema. Opening reads no records.
+    /// same process is refused the same way; a lock still being released is waited on for up
+    /// to 1.5 s), [`StoreError::Corrupt`] when its files are damaged or were written by a newer
+    /// schema. Opening reads no records.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         Self::open_with(dir, StoreOptions::default())
     }
@@ -29,18 +30,34 @@ impl SledStore {
             .path(dir)
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(Some(1000));
-        // sled may panic on damaged files instead of returning an error.
-        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(open_error(dir, e)),
-            Err(p) => {
-                return Err(StoreError::Corrupt {
-                    path: dir.display().to_string(),
-                    message: format!("sled could not read its files: {}", panic_message(&*p)),
-                });
+        // sled's background I/O threads can hold the file lock for a moment after the last
+        // handle of an earlier open is dropped (a restart in the same process, or a failed
+        // open just before): a lock is waited on briefly before it counts as held.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match open_db(&config, dir) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(e) => return Err(e),
+                Ok(db) => return Self::from_db(db, dir, options),
             }
-        };
-        Self::from_db(db, dir, options)
+        }
+    }
+}
+
+/// How long a store lock may take to be released before the store counts as held elsewhere.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+fn open_db(config: &sled::Config, dir: &Path) -> Result<sled::Db, StoreError> {
+    // sled may panic on damaged files instead of returning an error.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(open_error(dir, e)),
+        Err(p) => Err(StoreError::Corrupt {
+            path: dir.display().to_string(),
+            message: format!("sled could not read its files: {}", panic_message(&*p)),
+        }),
     }
 }
 
