@@ -218,7 +218,8 @@ pub struct RecipeStatus {
     /// The last version or ref tested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tested_ref: Option<String>,
-    /// Quality level 0-3 (YunoHost-CI style), from the last finished run's stages.
+    /// Quality level 0–8 (docs/levels.md; the dashboard shows the same), from the last finished
+    /// default-branch run, the one before it and the facts their checkouts recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
     /// The badge: `passing`, `failing`, `running`, `unknown`.

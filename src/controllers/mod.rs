@@ -112,6 +112,7 @@ pub async fn run<S: Store>(
 ) -> Result<(), RunError> {
     let mut started = vec![recipe_status::start(
         &store,
+        swarm.as_ref().map(|s| s.logs.clone()),
         metrics.clone(),
         settings.clone(),
         shutdown.clone(),

@@ -10,10 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::Started;
 use crate::api::{
-    Badge, Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StageKind, StagePhase, StageSummary,
-    TestRun, TestRunSpec,
+    Badge, Kind, Recipe, RecipeSpec, RecipeStatus, RunPhase, StagePhase, StageSummary, TestRun,
+    TestRunSpec,
 };
 use crate::metrics::Metrics;
+use crate::recipe::facts::{self, RecipeFacts};
+use crate::recipe::levels::{self, StageResult};
+use crate::runlog::RunLogs;
 use crate::runtime::{Action, Cache, Controller, Index, RuntimeSettings, reflector, watcher};
 use crate::store::{Store, StoreError};
 
@@ -29,7 +32,13 @@ pub struct Context<St> {
     pub store: St,
     /// What the roll-up reads of every TestRun, kept current by the controller.
     pub runs: Index<RunSummary>,
+    /// Where each run's recorded recipe facts are (levels 6 and 7 read them); without it those
+    /// levels are not reached.
+    pub logs: Option<RunLogs>,
 }
+
+/// Looks up the facts a run's checkout recorded, by run name.
+pub type FactsLookup<'a> = &'a dyn Fn(&str) -> Option<RecipeFacts>;
 
 /// What the roll-up reads of one TestRun. The controller keeps one per TestRun instead of the
 /// whole record (whose stages carry steps, messages, artifacts): with 10,000 runs that is the
@@ -48,8 +57,8 @@ pub struct RunSummary {
     pub finished: Option<DateTime<Utc>>,
     /// The tested commit: `status.commit`, else `spec.ref`.
     pub tested_ref: String,
-    /// Each stage's kind and phase, in the run's order.
-    pub stages: Vec<(StageKind, StagePhase)>,
+    /// Each stage's result, in the run's order.
+    pub stages: Vec<StageResult>,
     /// `spec.git`: a run of another repository than the Recipe's says nothing about it.
     pub git: Option<String>,
     /// `spec.pr`: pull-request runs never change the default-branch result.
@@ -65,12 +74,7 @@ impl From<TestRun> for RunSummary {
             phase: run.status.phase,
             finished: run.status.finished,
             tested_ref: run.status.commit.unwrap_or(run.spec.git_ref),
-            stages: run
-                .status
-                .stages
-                .iter()
-                .map(|s| (s.stage, s.phase))
-                .collect(),
+            stages: run.status.stages.iter().map(StageResult::from).collect(),
             git: run.spec.git,
             pr: run.spec.pr,
         }
@@ -100,15 +104,16 @@ pub struct RollUpError {
 /// - `badge`: from the last finished run, `passing` if it `Succeeded`, `failing` otherwise; with
 ///   no finished run, `running` while some run is `Pending`/`Running`, and `unknown` without
 ///   runs. A run in progress does not hide the last known verdict.
-/// - `level` (only when a finished run exists): 0, 1 if its `install` stage passed, 2 if
-///   `upgrade` passed too, 3 if `backup-restore` passed too. `NotApplicable` does not count.
+/// - `level` (only when a finished run exists): the level 0–8 of `docs/levels.md`
+///   ([`levels::of_recipe`], the dashboard's), from the last finished run, the one before it
+///   and the facts their checkouts recorded (`facts`, by run name).
 /// - `stages`: per stage, the result from the latest run in which that stage ended
 ///   (`Passed`, `Failed`, `NotApplicable`, `PreviousVersionFailed`; not `Skipped`).
 /// - `lastTestedRef`: the last finished run's resolved commit, else its `spec.ref`.
 /// - `observedGeneration`: the recipe's `generation`; `conditions` are kept as they are.
 /// - Pull-request runs (`spec.pr` set) count in `runCounts` and `lastRun*` only: the verdict,
 ///   `badge`, `level`, `stages` and `lastTestedRef` describe the default branch.
-pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
+pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary], facts: FactsLookup<'_>) -> RecipeStatus {
     let mut all: Vec<&RunSummary> = runs.to_vec();
     all.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
     let mut run_counts = BTreeMap::new();
@@ -126,15 +131,25 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
         .filter(|r| r.pr.is_none())
         .filter(own)
         .collect();
-    let finished = runs.iter().rev().find(|r| has_verdict(r.phase));
+    let mut verdicts = runs.iter().rev().filter(|r| has_verdict(r.phase));
+    let finished = verdicts.next();
+    let level = finished.map(|run| {
+        let latest_facts = facts(&run.name);
+        let previous = verdicts.next();
+        let previous_facts = previous.and_then(|p| facts(&p.name));
+        levels::of_recipe(
+            (&run.stages, latest_facts.as_ref()),
+            previous.map(|p| (&p.stages[..], previous_facts.as_ref())),
+        )
+    });
     let mut stages = BTreeMap::new();
     for run in runs.iter().rev() {
-        for (stage, phase) in &run.stages {
-            if ended(*phase) && !stages.contains_key(stage.as_str()) {
+        for stage in &run.stages {
+            if ended(stage.phase) && !stages.contains_key(stage.kind.as_str()) {
                 stages.insert(
-                    stage.as_str().to_string(),
+                    stage.kind.as_str().to_string(),
                     StageSummary {
-                        phase: *phase,
+                        phase: stage.phase,
                         run: run.name.clone(),
                     },
                 );
@@ -155,7 +170,7 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary]) -> RecipeStatus {
         last_run_finished: latest.and_then(|r| r.finished),
         stages,
         last_tested_ref: finished.map(|r| r.tested_ref.clone()),
-        level: finished.map(|r| level(r)),
+        level,
         badge: Some(badge),
         conditions: recipe.status.conditions.clone(),
     }
@@ -178,15 +193,6 @@ fn ended(phase: StagePhase) -> bool {
     )
 }
 
-fn level(run: &RunSummary) -> u8 {
-    let passed = |kind: StageKind| {
-        run.stages
-            .iter()
-            .any(|(stage, phase)| *stage == kind && *phase == StagePhase::Passed)
-    };
-    StageKind::ALL.iter().take_while(|k| passed(**k)).count() as u8
-}
-
 /// Rolls up one Recipe and writes its status only if it changed (a no-op pass writes nothing).
 pub async fn reconcile<St: Store>(
     recipe: Arc<Recipe>,
@@ -194,7 +200,11 @@ pub async fn reconcile<St: Store>(
 ) -> Result<Action, RollUpError> {
     let own = ctx.runs.list_where(|r| r.recipe == recipe.name());
     let runs: Vec<&RunSummary> = own.iter().map(|r| r.as_ref()).collect();
-    let status = roll_up(&recipe, &runs);
+    let lookup = |run: &str| {
+        let logs = ctx.logs.as_ref()?;
+        facts::load(&logs.run_dir(run).ok()?)
+    };
+    let status = roll_up(&recipe, &runs, &lookup);
     if status != recipe.status {
         let mut updated = (*recipe).clone();
         updated.status = status;
@@ -210,9 +220,10 @@ pub async fn reconcile<St: Store>(
 }
 
 /// Starts the roll-up controller (Recipes, triggered by their TestRuns) and the gauge
-/// refresher, until `shutdown`.
+/// refresher, until `shutdown`. `logs` is where runs recorded their recipe facts.
 pub fn start<St: Store>(
     store: &St,
+    logs: Option<RunLogs>,
     metrics: Arc<Metrics>,
     settings: RuntimeSettings,
     shutdown: CancellationToken,
@@ -232,6 +243,7 @@ pub fn start<St: Store>(
     let ctx = Arc::new(Context {
         store: store.clone(),
         runs: runs.clone(),
+        logs,
     });
     let gauges = tokio::spawn(refresh_gauges(recipes, runs, metrics, shutdown.clone()));
     let run = tokio::spawn(controller.run(reconcile::<St>, ctx, shutdown));

@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod backup;
+pub mod claims;
 pub mod deploy;
 pub mod facts;
+pub mod levels;
 pub mod metadata;
 pub mod pipeline;
 pub mod policy;

@@ -8,26 +8,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{RunPhase, StageKind, StagePhase, TestRun, TestRunSpec};
+use crate::api::{RunPhase, StageKind, TestRun, TestRunSpec};
+use crate::recipe::levels::{self, StageResult};
 use crate::runtime::{Index, reflector, watcher};
 use crate::store::Store;
-
-/// What the dashboard lists of one stage of a run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StageRow {
-    /// Which stage.
-    pub kind: StageKind,
-    /// Its result.
-    pub phase: StagePhase,
-    /// Tests that passed.
-    pub passed: u32,
-    /// Tests that failed.
-    pub failed: u32,
-    /// Tests skipped.
-    pub skipped: u32,
-    /// Whether a converge step of the stage succeeded (the app deployed and converged).
-    pub converged: bool,
-}
 
 /// What the dashboard lists of one TestRun.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +47,7 @@ pub struct RunRow {
     /// Whether the record is being deleted.
     pub deleting: bool,
     /// Its stages, in plan order.
-    pub stages: Vec<StageRow>,
+    pub stages: Vec<StageResult>,
 }
 
 impl RunRow {
@@ -91,8 +75,8 @@ impl RunRow {
     }
 
     /// The stage of `kind`, if planned.
-    pub fn stage(&self, kind: StageKind) -> Option<&StageRow> {
-        self.stages.iter().find(|s| s.kind == kind)
+    pub fn stage(&self, kind: StageKind) -> Option<&StageResult> {
+        levels::stage(&self.stages, kind)
     }
 
     /// Sort key: newest first (creation time, then name).
@@ -103,22 +87,7 @@ impl RunRow {
 
 impl From<TestRun> for RunRow {
     fn from(run: TestRun) -> Self {
-        let stages = run
-            .status
-            .stages
-            .iter()
-            .map(|s| StageRow {
-                kind: s.stage,
-                phase: s.phase,
-                passed: s.tests.passed,
-                failed: s.tests.failed,
-                skipped: s.tests.skipped,
-                converged: s
-                    .steps
-                    .iter()
-                    .any(|st| st.name.as_str().starts_with("converge") && st.ok == Some(true)),
-            })
-            .collect();
+        let stages = run.status.stages.iter().map(StageResult::from).collect();
         let app = run.status.app;
         RunRow {
             name: run.metadata.name,

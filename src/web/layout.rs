@@ -207,7 +207,7 @@ pub fn level(level: Option<u8>) -> Markup {
     match level {
         None => html! { span.muted { "—" } },
         Some(l) => {
-            let meaning = super::levels::MEANING
+            let meaning = crate::recipe::levels::MEANING
                 .get(usize::from(l))
                 .copied()
                 .unwrap_or("");

@@ -13,10 +13,8 @@
 
 mod ansi;
 pub mod badge;
-pub mod claims;
 pub mod index;
 mod layout;
-pub mod levels;
 mod live;
 mod pages;
 pub mod queue;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::recipe::facts::RecipeFacts;
+use crate::recipe::levels;
 
 use super::badge::BadgeState;
 use super::index::RunRow;
-use super::levels;
 
 /// What the overview shows of one recipe.
 #[derive(Clone, Debug)]
@@ -39,8 +39,9 @@ pub fn summarise(
     let previous = verdicts.next();
     let latest_facts = latest.as_deref().and_then(facts);
     let level = latest.as_deref().map(|run| {
-        let prev = previous.map(|p| levels::level(p, facts(p).as_deref(), None));
-        levels::level(run, latest_facts.as_deref(), prev)
+        let prev_facts = previous.and_then(|p| facts(p));
+        let prev = previous.map(|p| (&p.stages[..], prev_facts.as_deref()));
+        levels::of_recipe((&run.stages, latest_facts.as_deref()), prev)
     });
     let state = match &latest {
         Some(r) if r.phase == crate::api::RunPhase::Succeeded => BadgeState::Passing,

@@ -71,7 +71,7 @@ async fn a_push_or_a_tag_starts_a_default_branch_run_and_pr_runs_leave_the_badge
     .expect("the roll-up saw the PR run");
     let s = recipe_status(env).await;
     assert_eq!(s["badge"], "passing", "{s}");
-    assert_eq!(s["level"], 1, "{s}");
+    assert_eq!(s["level"], 2, "install passed (docs/levels.md): {s}");
     assert_eq!(s["lastTestedRef"], sha('2'), "{s}");
     assert_eq!(s["stages"]["install"]["phase"], "Passed", "{s}");
     assert_eq!(s["runCounts"]["Failed"], 1, "{s}");

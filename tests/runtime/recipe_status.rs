@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use cc_ci::api::{Recipe, RecipeStatus};
 use cc_ci::api::{RecipeSpec, RunPhase, StageKind, StagePhase, StageStatus, TestRun, TestRunSpec};
-use cc_ci::controllers::{self, recipe_status::RunSummary, recipe_status::roll_up};
+use cc_ci::controllers::recipe_status::{FactsLookup, RunSummary, roll_up};
+use cc_ci::controllers::{self};
 use cc_ci::metrics::Metrics;
 use cc_ci::runtime::RuntimeSettings;
 use cc_ci::store::Store;
@@ -32,13 +33,82 @@ fn run(name: &str, minute: u32, phase: RunPhase, stages: Vec<StageStatus>) -> Te
     r
 }
 
-/// The roll-up of whole TestRuns, through the summary the controller keeps of each.
+/// The roll-up of whole TestRuns, through the summary the controller keeps of each, with no
+/// recorded recipe facts.
 fn rolled(recipe: &Recipe, runs: &[&TestRun]) -> RecipeStatus {
+    rolled_with(recipe, runs, &|_| None)
+}
+
+fn rolled_with(recipe: &Recipe, runs: &[&TestRun], facts: FactsLookup<'_>) -> RecipeStatus {
     let summaries: Vec<RunSummary> = runs
         .iter()
         .map(|r| RunSummary::from((*r).clone()))
         .collect();
-    roll_up(recipe, &summaries.iter().collect::<Vec<_>>())
+    roll_up(recipe, &summaries.iter().collect::<Vec<_>>(), facts)
+}
+
+/// A stage that ended `Passed` with `tests` tests passed.
+fn tested(kind: StageKind, tests: u32) -> StageStatus {
+    serde_json::from_value(serde_json::json!(
+        {"stage": kind, "phase": "Passed", "tests": {"passed": tests, "failed": 0, "skipped": 0}}
+    ))
+    .expect("a tested stage status")
+}
+
+/// The level is docs/levels.md's 0–8, the dashboard's: it reads the test counts, the facts the
+/// run's checkout recorded (healthchecks, README claims) and the run before it.
+#[test]
+fn the_level_is_the_dashboards_and_reads_the_facts_runs_recorded() {
+    use StageKind::*;
+    use cc_ci::recipe::facts::{RecipeFacts, ServiceFact};
+    use cc_ci::recipe::metadata::Entry;
+    let a = recipe("a", "1");
+    let all = |name: &str, minute: u32| {
+        let stages = vec![
+            tested(Install, 2),
+            tested(Upgrade, 1),
+            tested(BackupRestore, 1),
+        ];
+        run(name, minute, RunPhase::Succeeded, stages)
+    };
+    let (r1, r2) = (all("r1", 1), all("r2", 2));
+    let facts = |healthcheck: bool, backups: &str| RecipeFacts {
+        metadata: Some(vec![Entry {
+            key: "Backups".into(),
+            value: backups.into(),
+        }]),
+        services: vec![ServiceFact {
+            name: "app".into(),
+            healthcheck,
+        }],
+        recipe_tests: false,
+    };
+    assert_eq!(
+        rolled(&a, &[&r2]).level,
+        Some(5),
+        "tested everywhere, no facts"
+    );
+    let healthy = |_: &str| Some(facts(true, "Yes"));
+    assert_eq!(rolled_with(&a, &[&r2], &healthy).level, Some(7));
+    assert_eq!(rolled_with(&a, &[&r1, &r2], &healthy).level, Some(8));
+    let unhealthy = |_: &str| Some(facts(false, "Yes"));
+    assert_eq!(rolled_with(&a, &[&r1, &r2], &unhealthy).level, Some(5));
+    // Level 8 asks the previous run to be at 7: here only the latest run recorded its facts.
+    let only_latest = |run: &str| (run == "r2").then(|| facts(true, "Yes"));
+    assert_eq!(rolled_with(&a, &[&r1, &r2], &only_latest).level, Some(7));
+    // A backup claim with no backup stage run is contradicted: the level stops before 7 and,
+    // here, at 3 already since the stage did not pass.
+    let no_backup = run(
+        "r3",
+        3,
+        RunPhase::Succeeded,
+        vec![
+            tested(Install, 1),
+            tested(Upgrade, 1),
+            stage(BackupRestore, StagePhase::NotApplicable),
+        ],
+    );
+    assert_eq!(rolled_with(&a, &[&r2, &no_backup], &healthy).level, Some(3));
 }
 
 #[test]
@@ -132,7 +202,7 @@ fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
         Some("failing"),
         "the last verdict (r2) shows while r3 runs"
     );
-    assert_eq!(s.level, Some(1));
+    assert_eq!(s.level, Some(2), "install passed, upgrade failed");
     assert_eq!(s.last_tested_ref.as_deref(), Some("ref-r2"));
     assert_eq!(s.observed_generation, 4);
     let stages: Vec<(&str, StagePhase, &str)> = s
@@ -152,7 +222,8 @@ fn roll_up_counts_phases_and_keeps_the_latest_result_of_each_stage() {
     let s = rolled(&a, &[&r1]);
     assert_eq!(
         (s.badge.map(|b| b.as_str()), s.level),
-        (Some("passing"), Some(2))
+        (Some("passing"), Some(3)),
+        "install and upgrade passed, backup-restore failed"
     );
     assert_eq!(s.last_tested_ref.as_deref(), Some("c0ffee"));
 }
@@ -224,7 +295,7 @@ async fn statuses_follow_testruns_and_a_noop_pass_writes_nothing() {
     let a = store.get::<RecipeSpec>("a").unwrap().unwrap();
     assert_eq!(a.status.badge.map(|b| b.as_str()), Some("passing"));
     assert_eq!(a.status.last_run.as_deref(), Some("a-2"));
-    assert_eq!(a.status.level, Some(1));
+    assert_eq!(a.status.level, Some(2), "install passed");
     assert_eq!(a.status.run_counts.get("Pending"), Some(&1));
     let b = store.get::<RecipeSpec>("b").unwrap().unwrap();
     assert_eq!(b.status.badge.map(|b| b.as_str()), Some("unknown"));
@@ -356,4 +427,66 @@ async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
     assert_eq!(rv, after, "resync passes rewrote an unchanged status");
     shutdown.cancel();
     handle.await.unwrap().unwrap();
+}
+
+/// The running controller reads each run's recorded facts from its run directory: a recipe
+/// tested everywhere whose checkout recorded healthchecks and an honest README reaches 7.
+#[tokio::test]
+async fn the_controller_reads_the_facts_from_the_run_directory() {
+    use StageKind::*;
+    use cc_ci::recipe::facts::{self, RecipeFacts, ServiceFact};
+    use cc_ci::runlog::RunLogs;
+    let state = tempfile::tempdir().unwrap();
+    let logs = RunLogs::new(state.path());
+    let store = MemoryStore::default();
+    store.create(recipe("a", "1")).await.unwrap();
+    store
+        .create(run("a-1", 1, RunPhase::Pending, vec![]))
+        .await
+        .unwrap();
+    let recorded = RecipeFacts {
+        metadata: Some(vec![cc_ci::recipe::metadata::Entry {
+            key: "Healthcheck".into(),
+            value: "Yes".into(),
+        }]),
+        services: vec![ServiceFact {
+            name: "app".into(),
+            healthcheck: true,
+        }],
+        recipe_tests: false,
+    };
+    let dir = logs.run_dir("a-1").unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(facts::FILE),
+        serde_json::to_vec(&recorded).unwrap(),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let started = controllers::recipe_status::start(
+        &store,
+        Some(logs),
+        Arc::new(Metrics::new()),
+        RuntimeSettings::default(),
+        shutdown.clone(),
+    );
+    set_phase(
+        &store,
+        "a-1",
+        RunPhase::Succeeded,
+        vec![
+            tested(Install, 1),
+            tested(Upgrade, 1),
+            tested(BackupRestore, 1),
+        ],
+    )
+    .await;
+    eventually("the level reads the recorded facts", || {
+        store.get::<RecipeSpec>("a").unwrap().unwrap().status.level == Some(7)
+    })
+    .await;
+    shutdown.cancel();
+    for task in started.tasks {
+        task.await.unwrap();
+    }
 }

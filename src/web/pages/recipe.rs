@@ -8,11 +8,12 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use maud::html;
 
+use super::super::Web;
 use super::super::index::{self, RunRow};
 use super::super::layout::{self, Viewer};
-use super::super::{Web, claims, levels};
 use super::{commit_cell, phase_text, pr_cell, run_link};
 use crate::api::{RecipeSpec, StageKind};
+use crate::recipe::{claims, levels};
 use crate::store::JsonStore;
 
 /// Runs listed in the history.
@@ -67,7 +68,7 @@ pub async fn page<St: JsonStore>(
     let judged = s.facts.as_ref().and_then(|f| {
         f.metadata
             .as_ref()
-            .map(|m| claims::compare(m, s.latest.as_deref(), f))
+            .map(|m| claims::compare(m, s.latest.as_ref().map(|r| &r.stages[..]), f))
     });
     let base = origin(&headers);
     let markdown = format!("[![cc-ci: {name}]({base}/badge/{name}.svg)]({base}/recipes/{name})");
@@ -134,7 +135,7 @@ pub async fn page<St: JsonStore>(
                         td { (commit_cell(r)) }
                         td { (r.version.as_deref().unwrap_or("—")) }
                         td.state { (phase_text(r)) }
-                        td { @if r.has_verdict() { (layout::level(Some(levels::level(r, web.facts(r).as_deref(), None)))) } @else { "—" } }
+                        td { @if r.has_verdict() { (layout::level(Some(levels::level(&r.stages, web.facts(r).as_deref(), None)))) } @else { "—" } }
                         td { (layout::when(r.created)) }
                     }
                 } }

@@ -1,13 +1,51 @@
-//! Recipe quality levels 0–8 (in the spirit of YunoHost's app levels), computed from one
-//! finished default-branch run and the facts its checkout recorded. Pure; `docs/levels.md`
-//! is the definition and this file follows it. Levels are cumulative: a recipe is at level
+//! Recipe quality levels 0–8 (in the spirit of YunoHost's app levels), computed from the
+//! stage results of one finished default-branch run and the facts its checkout recorded. Pure;
+//! `docs/levels.md` is the definition and this file follows it. The one computation behind
+//! both `Recipe.status.level` and the dashboard. Levels are cumulative: a recipe is at level
 //! *n* when every criterion 1..=*n* holds.
 
-use crate::api::{StageKind, StagePhase};
-use crate::recipe::facts::RecipeFacts;
+use crate::api::{StageKind, StagePhase, StageStatus};
 
 use super::claims;
-use super::index::RunRow;
+use super::facts::RecipeFacts;
+
+/// What a level (and a claim) reads of one stage of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageResult {
+    /// Which stage.
+    pub kind: StageKind,
+    /// Its result.
+    pub phase: StagePhase,
+    /// Tests that passed.
+    pub passed: u32,
+    /// Tests that failed.
+    pub failed: u32,
+    /// Tests skipped.
+    pub skipped: u32,
+    /// Whether a converge step of the stage succeeded (the app deployed and converged).
+    pub converged: bool,
+}
+
+impl From<&StageStatus> for StageResult {
+    fn from(s: &StageStatus) -> Self {
+        StageResult {
+            kind: s.stage,
+            phase: s.phase,
+            passed: s.tests.passed,
+            failed: s.tests.failed,
+            skipped: s.tests.skipped,
+            converged: s
+                .steps
+                .iter()
+                .any(|st| st.name.as_str().starts_with("converge") && st.ok == Some(true)),
+        }
+    }
+}
+
+/// The result of stage `kind` among `stages`.
+pub fn stage(stages: &[StageResult], kind: StageKind) -> Option<&StageResult> {
+    stages.iter().find(|s| s.kind == kind)
+}
 
 /// The highest level.
 pub const MAX: u8 = 8;
@@ -25,24 +63,22 @@ pub const MEANING: [&str; 9] = [
     "level 7 in two default-branch runs in a row",
 ];
 
-fn passed(run: &RunRow, kind: StageKind) -> bool {
-    run.stage(kind)
-        .is_some_and(|s| s.phase == StagePhase::Passed)
+fn passed(stages: &[StageResult], kind: StageKind) -> bool {
+    stage(stages, kind).is_some_and(|s| s.phase == StagePhase::Passed)
 }
 
-/// The level of `run` (a finished default-branch run) given the facts its checkout recorded
-/// and the level of the default-branch run before it (for level 8).
-pub fn level(run: &RunRow, facts: Option<&RecipeFacts>, previous: Option<u8>) -> u8 {
-    let install = run.stage(StageKind::Install);
+/// The level of a finished default-branch run with these `stages`, given the facts its
+/// checkout recorded and the level of the default-branch run before it (for level 8).
+pub fn level(stages: &[StageResult], facts: Option<&RecipeFacts>, previous: Option<u8>) -> u8 {
+    let install = stage(stages, StageKind::Install);
     let criteria: [&dyn Fn() -> bool; 8] = [
         &|| install.is_some_and(|s| s.converged || s.phase == StagePhase::Passed),
-        &|| passed(run, StageKind::Install),
-        &|| passed(run, StageKind::Upgrade),
-        &|| passed(run, StageKind::BackupRestore),
+        &|| passed(stages, StageKind::Install),
+        &|| passed(stages, StageKind::Upgrade),
+        &|| passed(stages, StageKind::BackupRestore),
         &|| {
             StageKind::ALL.iter().all(|k| {
-                run.stage(*k)
-                    .is_some_and(|s| s.passed > 0 && s.failed == 0 && s.skipped == 0)
+                stage(stages, *k).is_some_and(|s| s.passed > 0 && s.failed == 0 && s.skipped == 0)
             })
         },
         &|| facts.is_some_and(RecipeFacts::all_healthchecks),
@@ -50,7 +86,7 @@ pub fn level(run: &RunRow, facts: Option<&RecipeFacts>, previous: Option<u8>) ->
             facts.is_some_and(|f| {
                 f.metadata.as_ref().is_some_and(|m| {
                     !m.is_empty()
-                        && claims::compare(m, Some(run), f)
+                        && claims::compare(m, Some(stages), f)
                             .iter()
                             .all(|c| !c.contradicted)
                 })
@@ -61,16 +97,25 @@ pub fn level(run: &RunRow, facts: Option<&RecipeFacts>, previous: Option<u8>) ->
     criteria.iter().take_while(|c| c()).count() as u8
 }
 
+/// One finished default-branch run as a level reads it: its stage results and the facts its
+/// checkout recorded.
+pub type Verdict<'a> = (&'a [StageResult], Option<&'a RecipeFacts>);
+
+/// A recipe's level from its latest finished default-branch run and the one before it (level
+/// 8 asks that one to be at level 7).
+pub fn of_recipe(latest: Verdict<'_>, previous: Option<Verdict<'_>>) -> u8 {
+    let previous = previous.map(|(stages, facts)| level(stages, facts, None));
+    level(latest.0, latest.1, previous)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::RunPhase;
     use crate::recipe::facts::ServiceFact;
     use crate::recipe::metadata::Entry;
-    use crate::web::index::StageRow;
 
-    fn stage(kind: StageKind, phase: StagePhase, passed: u32) -> StageRow {
-        StageRow {
+    fn result(kind: StageKind, phase: StagePhase, passed: u32) -> StageResult {
+        StageResult {
             kind,
             phase,
             passed,
@@ -80,31 +125,14 @@ mod tests {
         }
     }
 
-    fn run(stages: Vec<StageRow>) -> RunRow {
-        RunRow {
-            name: "r".into(),
-            recipe: "x".into(),
-            pr: None,
-            git_ref: "main".into(),
-            commit: None,
-            version: None,
-            requester: None,
-            phase: RunPhase::Succeeded,
-            queue_position: None,
-            created: None,
-            started: None,
-            finished: None,
-            cancel_requested: false,
-            torn_down: true,
-            deleting: false,
-            stages,
-        }
+    fn run(stages: Vec<StageResult>) -> Vec<StageResult> {
+        stages
     }
 
-    fn all_passed() -> RunRow {
+    fn all_passed() -> Vec<StageResult> {
         run(StageKind::ALL
             .iter()
-            .map(|k| stage(*k, StagePhase::Passed, 2))
+            .map(|k| result(*k, StagePhase::Passed, 2))
             .collect())
     }
 
@@ -130,25 +158,25 @@ mod tests {
     #[test]
     fn stages_give_levels_zero_to_four() {
         assert_eq!(level(&run(vec![]), None, None), 0);
-        let mut failed_deploy = stage(StageKind::Install, StagePhase::Failed, 0);
+        let mut failed_deploy = result(StageKind::Install, StagePhase::Failed, 0);
         assert_eq!(level(&run(vec![failed_deploy.clone()]), None, None), 0);
         failed_deploy.converged = true;
         assert_eq!(level(&run(vec![failed_deploy]), None, None), 1);
-        let install = stage(StageKind::Install, StagePhase::Passed, 1);
+        let install = result(StageKind::Install, StagePhase::Passed, 1);
         assert_eq!(level(&run(vec![install.clone()]), None, None), 2);
-        let upgrade = stage(StageKind::Upgrade, StagePhase::Passed, 1);
+        let upgrade = result(StageKind::Upgrade, StagePhase::Passed, 1);
         assert_eq!(
             level(&run(vec![install.clone(), upgrade.clone()]), None, None),
             3
         );
-        let na = stage(StageKind::BackupRestore, StagePhase::NotApplicable, 0);
+        let na = result(StageKind::BackupRestore, StagePhase::NotApplicable, 0);
         assert_eq!(
             level(&run(vec![install.clone(), upgrade.clone(), na]), None, None),
             3
         );
         // A failed upgrade caps the level even when backup-restore passed.
-        let bad_upgrade = stage(StageKind::Upgrade, StagePhase::PreviousVersionFailed, 0);
-        let br = stage(StageKind::BackupRestore, StagePhase::Passed, 1);
+        let bad_upgrade = result(StageKind::Upgrade, StagePhase::PreviousVersionFailed, 0);
+        let br = result(StageKind::BackupRestore, StagePhase::Passed, 1);
         assert_eq!(level(&run(vec![install, bad_upgrade, br]), None, None), 2);
         assert_eq!(level(&all_passed(), None, None), 5);
     }
@@ -156,7 +184,7 @@ mod tests {
     #[test]
     fn tests_hygiene_and_honesty_give_five_to_eight() {
         let mut untested = all_passed();
-        untested.stages[2].passed = 0;
+        untested[2].passed = 0;
         assert_eq!(
             level(
                 &untested,
@@ -166,7 +194,7 @@ mod tests {
             4
         );
         let mut skipped = all_passed();
-        skipped.stages[0].skipped = 1;
+        skipped[0].skipped = 1;
         assert_eq!(level(&skipped, None, None), 4);
         let run = all_passed();
         assert_eq!(
@@ -186,7 +214,7 @@ mod tests {
             7
         );
         let mut no_backup = all_passed();
-        no_backup.stages[2].phase = StagePhase::NotApplicable;
+        no_backup[2].phase = StagePhase::NotApplicable;
         assert_eq!(
             level(
                 &no_backup,
@@ -196,5 +224,12 @@ mod tests {
             3
         );
         assert_eq!(MEANING.len(), usize::from(MAX) + 1);
+        let honest = facts(true, &[("SSO", "Yes")]);
+        assert_eq!(of_recipe((&run, Some(&honest)), None), 7);
+        assert_eq!(
+            of_recipe((&run, Some(&honest)), Some((&run, Some(&honest)))),
+            8
+        );
+        assert_eq!(of_recipe((&run, Some(&honest)), Some((&run, None))), 7);
     }
 }

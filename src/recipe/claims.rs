@@ -2,10 +2,10 @@
 //! cc-ci verified for it, and whether a run contradicts it. Pure.
 
 use crate::api::{StageKind, StagePhase};
-use crate::recipe::facts::RecipeFacts;
-use crate::recipe::metadata::{Claim, Entry, claim};
 
-use super::index::RunRow;
+use super::facts::RecipeFacts;
+use super::levels::{self, StageResult};
+use super::metadata::{Claim, Entry, claim};
 
 /// One metadata entry, judged.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Judged {
 fn judge(
     key: &str,
     c: Claim,
-    run: Option<&RunRow>,
+    run: Option<&[StageResult]>,
     facts: &RecipeFacts,
 ) -> Option<(String, bool, bool)> {
     match key.to_ascii_lowercase().as_str() {
@@ -47,7 +47,7 @@ fn judge(
             Some((seen, c.affirms() && !all, c.affirms() && all))
         }
         "backups" | "backup" => {
-            let phase = run?.stage(StageKind::BackupRestore).map(|s| s.phase);
+            let phase = levels::stage(run?, StageKind::BackupRestore).map(|s| s.phase);
             let seen = match phase {
                 Some(StagePhase::Passed) => "backup and restore passed",
                 Some(StagePhase::Failed) => "backup-restore failed",
@@ -61,7 +61,7 @@ fn judge(
             Some((seen.to_string(), contradicted, confirmed))
         }
         "tests" => {
-            let ran: u32 = run.map_or(0, |r| r.stages.iter().map(|s| s.passed + s.failed).sum());
+            let ran: u32 = run.map_or(0, |r| r.iter().map(|s| s.passed + s.failed).sum());
             let seen = match (facts.recipe_tests, ran) {
                 (true, n) => format!("recipe ships tests/; {n} tests ran"),
                 (false, n) => format!("no tests/ in the recipe; {n} tests ran (cc-ci's own)"),
@@ -73,8 +73,13 @@ fn judge(
     }
 }
 
-/// Every entry of `metadata`, judged against `run` (the default-branch run) and `facts`.
-pub fn compare(metadata: &[Entry], run: Option<&RunRow>, facts: &RecipeFacts) -> Vec<Judged> {
+/// Every entry of `metadata`, judged against `run` (the stage results of the default-branch
+/// run) and `facts`.
+pub fn compare(
+    metadata: &[Entry],
+    run: Option<&[StageResult]>,
+    facts: &RecipeFacts,
+) -> Vec<Judged> {
     metadata
         .iter()
         .map(|e| {
@@ -93,36 +98,17 @@ pub fn compare(metadata: &[Entry], run: Option<&RunRow>, facts: &RecipeFacts) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::RunPhase;
     use crate::recipe::facts::ServiceFact;
-    use crate::web::index::StageRow;
 
-    fn run_with_backup(phase: StagePhase) -> RunRow {
-        RunRow {
-            name: "r".into(),
-            recipe: "x".into(),
-            pr: None,
-            git_ref: "main".into(),
-            commit: None,
-            version: None,
-            requester: None,
-            phase: RunPhase::Failed,
-            queue_position: None,
-            created: None,
-            started: None,
-            finished: None,
-            cancel_requested: false,
-            torn_down: true,
-            deleting: false,
-            stages: vec![StageRow {
-                kind: StageKind::BackupRestore,
-                phase,
-                passed: 1,
-                failed: 0,
-                skipped: 0,
-                converged: true,
-            }],
-        }
+    fn run_with_backup(phase: StagePhase) -> Vec<StageResult> {
+        vec![StageResult {
+            kind: StageKind::BackupRestore,
+            phase,
+            passed: 1,
+            failed: 0,
+            skipped: 0,
+            converged: true,
+        }]
     }
 
     fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
@@ -145,7 +131,7 @@ mod tests {
             (StagePhase::Passed, false),
             (StagePhase::Skipped, false),
         ] {
-            let j = compare(&m, Some(&run_with_backup(phase)), &facts);
+            let j = compare(&m, Some(&run_with_backup(phase)[..]), &facts);
             assert_eq!(j[0].contradicted, contradicted, "{phase:?}");
             assert_eq!(j[0].confirmed, phase == StagePhase::Passed, "{phase:?}");
             assert!(j[0].verified.is_some());
@@ -154,7 +140,7 @@ mod tests {
         }
         let no = compare(
             &entries(&[("Backups", "No")]),
-            Some(&run_with_backup(StagePhase::Failed)),
+            Some(&run_with_backup(StagePhase::Failed)[..]),
             &facts,
         );
         assert!(!no[0].contradicted);
