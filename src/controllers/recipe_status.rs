@@ -123,15 +123,12 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary], facts: FactsLookup<'_>) ->
             .or_insert(0) += 1;
     }
     let latest = all.last();
-    // Only default-branch runs (no PR) of the Recipe's own repository describe it.
-    let own = |r: &&RunSummary| r.git.as_ref().is_none_or(|g| *g == recipe.spec.git);
     let runs: Vec<&RunSummary> = all
         .iter()
         .copied()
-        .filter(|r| r.pr.is_none())
-        .filter(own)
+        .filter(|r| levels::speaks_for(r.pr, r.git.as_deref(), &recipe.spec.git))
         .collect();
-    let mut verdicts = runs.iter().rev().filter(|r| has_verdict(r.phase));
+    let mut verdicts = runs.iter().rev().filter(|r| r.phase.has_verdict());
     let finished = verdicts.next();
     let level = finished.map(|run| {
         let latest_facts = facts(&run.name);
@@ -174,13 +171,6 @@ pub fn roll_up(recipe: &Recipe, runs: &[&RunSummary], facts: FactsLookup<'_>) ->
         badge: Some(badge),
         conditions: recipe.status.conditions.clone(),
     }
-}
-
-fn has_verdict(phase: RunPhase) -> bool {
-    matches!(
-        phase,
-        RunPhase::Succeeded | RunPhase::Failed | RunPhase::Error | RunPhase::TimedOut
-    )
 }
 
 fn ended(phase: StagePhase) -> bool {

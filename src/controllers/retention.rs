@@ -76,13 +76,6 @@ impl From<TestRun> for Candidate {
     }
 }
 
-fn verdict(p: RunPhase) -> bool {
-    matches!(
-        p,
-        RunPhase::Succeeded | RunPhase::Failed | RunPhase::Error | RunPhase::TimedOut
-    )
-}
-
 /// The runs to prune: in each (recipe, PR) group, the finished, torn-down runs after the
 /// newest `keep` finished ones. Never a run in progress, never one being deleted, and never a
 /// recipe's newest run with a verdict (its latest result) nor its newest default-branch run
@@ -93,7 +86,7 @@ pub fn plan(runs: &[Candidate], keep: usize) -> Vec<String> {
     let mut protected: HashSet<&str> = HashSet::new();
     let mut seen_any: HashSet<&str> = HashSet::new();
     let mut seen_default: HashSet<&str> = HashSet::new();
-    for r in sorted.iter().filter(|r| verdict(r.phase)) {
+    for r in sorted.iter().filter(|r| r.phase.has_verdict()) {
         if seen_any.insert(&r.recipe) {
             protected.insert(&r.name);
         }

@@ -42,6 +42,13 @@ impl From<&StageStatus> for StageResult {
     }
 }
 
+/// Whether a run speaks for its recipe's result (badge, level, tested ref): a default-branch
+/// run (no `pr`) of the recipe's own repository (no `git` of its own, or the recipe's). A
+/// pull-request run, or a run of a fork, says nothing about the recipe.
+pub fn speaks_for(pr: Option<u64>, run_git: Option<&str>, recipe_git: &str) -> bool {
+    pr.is_none() && run_git.is_none_or(|g| g == recipe_git)
+}
+
 /// The result of stage `kind` among `stages`.
 pub fn stage(stages: &[StageResult], kind: StageKind) -> Option<&StageResult> {
     stages.iter().find(|s| s.kind == kind)

@@ -22,6 +22,8 @@ pub struct RunRow {
     pub recipe: String,
     /// `spec.pr`.
     pub pr: Option<u64>,
+    /// `spec.git`: set when the run tested another repository than its recipe's (a fork).
+    pub git: Option<String>,
     /// `spec.ref`.
     pub git_ref: String,
     /// `status.commit`.
@@ -51,17 +53,15 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    /// Whether this run tested the recipe's default branch (a run not made for a pull request).
-    pub fn is_default_branch(&self) -> bool {
-        self.pr.is_none()
+    /// Whether the run speaks for the result of its recipe, whose repository is `recipe_git`
+    /// ([`levels::speaks_for`]).
+    pub fn speaks_for(&self, recipe_git: &str) -> bool {
+        levels::speaks_for(self.pr, self.git.as_deref(), recipe_git)
     }
 
     /// Whether the run ended with something to say about the recipe (`Cancelled` runs do not).
     pub fn has_verdict(&self) -> bool {
-        matches!(
-            self.phase,
-            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Error | RunPhase::TimedOut
-        )
+        self.phase.has_verdict()
     }
 
     /// The tested commit: `status.commit`, else `spec.ref`.
@@ -93,6 +93,7 @@ impl From<TestRun> for RunRow {
             name: run.metadata.name,
             recipe: run.spec.recipe,
             pr: run.spec.pr,
+            git: run.spec.git,
             git_ref: run.spec.git_ref,
             commit: run.status.commit,
             version: app.and_then(|a| a.version),

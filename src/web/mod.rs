@@ -67,10 +67,10 @@ impl<St: JsonStore> Web<St> {
         loaded
     }
 
-    /// The summary of `recipe` from the index.
-    pub fn summary(&self, recipe: &str) -> summary::RecipeSummary {
+    /// The summary of `recipe` (whose repository is `git`) from the index.
+    pub fn summary(&self, recipe: &str, git: &str) -> summary::RecipeSummary {
         let runs = index::runs_of(&self.runs, recipe);
-        summary::summarise(&runs, &|r| self.facts(r))
+        summary::summarise(&runs, git, &|r| self.facts(r))
     }
 }
 

@@ -108,6 +108,7 @@ mod tests {
             name: name.into(),
             recipe: recipe.into(),
             pr: None,
+            git: None,
             git_ref: "main".into(),
             commit: None,
             version: None,

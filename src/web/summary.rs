@@ -27,14 +27,15 @@ pub struct RecipeSummary {
     pub latest_any: Option<Arc<RunRow>>,
 }
 
-/// Summarises a recipe from its runs, **newest first**; `facts` looks up a run's recorded facts.
+/// Summarises a recipe whose repository is `git` from its runs, **newest first**; `facts`
+/// looks up a run's recorded facts. Only runs that speak for the recipe (default branch, own
+/// repository: the roll-up's rule) decide its state and level.
 pub fn summarise(
     runs: &[Arc<RunRow>],
+    git: &str,
     facts: &dyn Fn(&RunRow) -> Option<Arc<RecipeFacts>>,
 ) -> RecipeSummary {
-    let mut verdicts = runs
-        .iter()
-        .filter(|r| r.is_default_branch() && r.has_verdict());
+    let mut verdicts = runs.iter().filter(|r| r.speaks_for(git) && r.has_verdict());
     let latest = verdicts.next().cloned();
     let previous = verdicts.next();
     let latest_facts = latest.as_deref().and_then(facts);
@@ -46,7 +47,12 @@ pub fn summarise(
     let state = match &latest {
         Some(r) if r.phase == crate::api::RunPhase::Succeeded => BadgeState::Passing,
         Some(_) => BadgeState::Failing,
-        None if runs.iter().any(|r| !r.phase.is_terminal()) => BadgeState::Running,
+        None if runs
+            .iter()
+            .any(|r| r.speaks_for(git) && !r.phase.is_terminal()) =>
+        {
+            BadgeState::Running
+        }
         None => BadgeState::Unknown,
     };
     RecipeSummary {
@@ -64,11 +70,14 @@ mod tests {
     use super::*;
     use crate::api::RunPhase;
 
+    const GIT: &str = "https://git.example.org/x.git";
+
     fn row(name: &str, pr: Option<u64>, phase: RunPhase) -> Arc<RunRow> {
         Arc::new(RunRow {
             name: name.into(),
             recipe: "x".into(),
             pr,
+            git: None,
             git_ref: "main".into(),
             commit: None,
             version: None,
@@ -94,17 +103,35 @@ mod tests {
             row("ok", None, RunPhase::Succeeded),
             row("old-fail", None, RunPhase::Failed),
         ];
-        let s = summarise(&runs, &none);
+        let s = summarise(&runs, GIT, &none);
         assert_eq!(s.state, BadgeState::Passing);
         assert_eq!(s.latest.unwrap().name, "ok");
         assert_eq!(s.latest_pr.unwrap().name, "pr-fail");
         assert_eq!(s.level, Some(0));
-        let s = summarise(&runs[3..], &none);
+        let s = summarise(&runs[3..], GIT, &none);
         assert_eq!(s.state, BadgeState::Failing);
-        let s = summarise(&[row("new", None, RunPhase::Running)], &none);
+        let s = summarise(&[row("new", None, RunPhase::Running)], GIT, &none);
         assert_eq!((s.state, s.level), (BadgeState::Running, None));
-        let s = summarise(&[], &none);
+        let s = summarise(&[], GIT, &none);
         assert_eq!(s.state, BadgeState::Unknown);
         assert!(s.latest_any.is_none());
+    }
+
+    /// The roll-up's rule: a run of another repository (a fork) and a pull-request run in
+    /// progress say nothing about the recipe.
+    #[test]
+    fn runs_of_another_repository_do_not_decide_the_state() {
+        let none = |_: &RunRow| None;
+        let mut fork = row("fork", None, RunPhase::Succeeded);
+        Arc::make_mut(&mut fork).git = Some("https://git.example.org/someone/x.git".into());
+        let mut same = row("same-url", None, RunPhase::Failed);
+        Arc::make_mut(&mut same).git = Some(GIT.into());
+        let s = summarise(&[fork.clone(), same], GIT, &none);
+        assert_eq!(s.state, BadgeState::Failing);
+        assert_eq!(s.latest.unwrap().name, "same-url");
+        let s = summarise(&[fork], GIT, &none);
+        assert_eq!((s.state, s.level), (BadgeState::Unknown, None));
+        let s = summarise(&[row("pr", Some(1), RunPhase::Running)], GIT, &none);
+        assert_eq!(s.state, BadgeState::Unknown);
     }
 }

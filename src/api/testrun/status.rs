@@ -59,6 +59,15 @@ impl RunPhase {
         !matches!(self, RunPhase::Pending | RunPhase::Running)
     }
 
+    /// Whether the run ended with something to say about its recipe: `Succeeded`, `Failed`,
+    /// `Error` or `TimedOut` (a `Cancelled` run says nothing).
+    pub fn has_verdict(self) -> bool {
+        matches!(
+            self,
+            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Error | RunPhase::TimedOut
+        )
+    }
+
     /// The wire name, e.g. `TimedOut`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -32,13 +32,17 @@ pub async fn badge<St: JsonStore>(
                 .into_response();
         }
     };
-    let known = crate::api::validate_name(recipe).is_ok()
-        && matches!(web.app.store.get::<RecipeSpec>(recipe), Ok(Some(_)));
-    let (state, level) = if known {
-        let s = web.summary(recipe);
-        (s.state, s.level)
-    } else {
-        (BadgeState::Unknown, None)
+    let record = match crate::api::validate_name(recipe) {
+        Ok(()) => web.app.store.get::<RecipeSpec>(recipe).ok().flatten(),
+        Err(_) => None,
+    };
+    let known = record.is_some();
+    let (state, level) = match record {
+        Some(r) => {
+            let s = web.summary(recipe, &r.spec.git);
+            (s.state, s.level)
+        }
+        None => (BadgeState::Unknown, None),
     };
     let status = if known {
         StatusCode::OK

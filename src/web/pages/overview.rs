@@ -67,7 +67,7 @@ pub async fn page<St: JsonStore>(State(web): State<Arc<Web<St>>>, headers: Heade
             let runs = by_recipe.get(rc.metadata.name.as_str()).unwrap_or(&empty);
             (
                 rc.metadata.name.clone(),
-                summary::summarise(runs, &|r| web.facts(r)),
+                summary::summarise(runs, &rc.spec.git, &|r| web.facts(r)),
             )
         })
         .collect();

@@ -64,7 +64,7 @@ pub async fn page<St: JsonStore>(
         Err(page) => return *page,
     };
     let runs = index::runs_of(&web.runs, &name);
-    let s = super::super::summary::summarise(&runs, &|r| web.facts(r));
+    let s = web.summary(&name, &recipe.spec.git);
     let judged = s.facts.as_ref().and_then(|f| {
         f.metadata
             .as_ref()

@@ -150,6 +150,7 @@ mod tests {
             name: "r".into(),
             recipe: "wiki".into(),
             pr,
+            git: None,
             git_ref: "main".into(),
             commit: None,
             version: None,
