@@ -1,6 +1,7 @@
 //! Helpers of the deployment tests: a test CA and wildcard certificates made with `openssl`, the
 //! deployment controllers on a fresh store, waiting for a phase, and HTTPS through the proxy.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use cc_ci::store::{SledStore, Store};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::fixture_repo::FixtureRepo;
 pub use crate::lifecycle::harness::docker_cli;
 
 /// Runs `openssl <args>` in `dir`; panics on failure.
@@ -28,6 +30,34 @@ fn openssl(dir: &Path, args: &[&str]) {
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The stand-in proxy recipe's first version.
+pub const STANDIN_V1: &str = "1.0.0+0.1";
+
+/// A `ProxyDeployment` of the stand-in proxy recipe (`tests/fixtures/recipes/proxy-standin`, the
+/// traefik recipe's shape) at [`STANDIN_V1`] in wildcard mode for `*.<base>`, with the wildcard
+/// certificate and key from files, on host ports `https`/`http` (each test its own).
+pub fn standin_proxy(
+    repo: &FixtureRepo,
+    base: &str,
+    https: u16,
+    http: u16,
+    cert: &Path,
+    key: &Path,
+) -> ProxyDeploymentSpec {
+    ProxyDeploymentSpec {
+        git: repo.url(),
+        version: STANDIN_V1.into(),
+        domain: format!("proxy.{base}"),
+        env: BTreeMap::from([
+            ("HTTPS_PORT".to_string(), https.to_string()),
+            ("HTTP_PORT".to_string(), http.to_string()),
+        ]),
+        wildcard_cert_file: Some(cert.display().to_string()),
+        wildcard_key_file: Some(key.display().to_string()),
+        keep_volumes: false,
+    }
 }
 
 /// A test CA (`ca.pem`) in `dir`, made once per test: nothing private is committed.

@@ -1,8 +1,6 @@
 //! The stand-in proxy as a `ProxyDeployment`: Ready, routing by host over TLS, drift healed,
 //! certificate rotated, removed alone; and the cost of an unchanged re-check.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,36 +9,13 @@ use cc_ci::controllers::deployment::{self, Context};
 use cc_ci::store::{SledStore, Store};
 
 use super::harness::{
-    Deployments, docker_cli, fingerprint, https_get, labelled, served_fingerprint, settings, sweep,
-    test_ca, wildcard_cert,
+    Deployments, STANDIN_V1, docker_cli, fingerprint, https_get, labelled, served_fingerprint,
+    settings, standin_proxy, sweep, test_ca, wildcard_cert,
 };
 use crate::fixture_repo::FixtureRepo;
 
-const V1: &str = "1.0.0+0.1";
+const V1: &str = STANDIN_V1;
 const V2: &str = "1.1.0+0.2";
-
-/// A proxy record of the stand-in recipe in wildcard mode, on host ports `https`/`http`.
-fn proxy_spec(
-    repo: &FixtureRepo,
-    base: &str,
-    https: u16,
-    http: u16,
-    cert: &Path,
-    key: &Path,
-) -> ProxyDeploymentSpec {
-    ProxyDeploymentSpec {
-        git: repo.url(),
-        version: V1.into(),
-        domain: format!("proxy.{base}"),
-        env: BTreeMap::from([
-            ("HTTPS_PORT".to_string(), https.to_string()),
-            ("HTTP_PORT".to_string(), http.to_string()),
-        ]),
-        wildcard_cert_file: Some(cert.display().to_string()),
-        wildcard_key_file: Some(key.display().to_string()),
-        keep_volumes: false,
-    }
-}
 
 fn service_field(service: &str, format: &str) -> Option<String> {
     let out = std::process::Command::new("docker")
@@ -90,7 +65,7 @@ async fn proxy_becomes_ready_routes_by_host_over_tls_and_undoes_hand_changes() {
     let other_ca = test_ca(other.path());
 
     let d = Deployments::start("test-deploy-a", Duration::from_secs(2)).await;
-    let spec = proxy_spec(&repo, base, https, http, &cert, &key);
+    let spec = standin_proxy(&repo, base, https, http, &cert, &key);
     d.store.create(Object::new(name, spec)).await.unwrap();
     let p = d.wait_ready(name, V1).await;
     assert_eq!((p.status.services_ready, p.status.services_total), (1, 1));
@@ -230,7 +205,7 @@ async fn replaced_certificate_files_roll_out_a_new_secret_a_new_version_upgrades
     test_ca(tmp.path());
     let (cert, key) = wildcard_cert(tmp.path(), base, "wildcard");
     let d = Deployments::start("test-deploy-b", Duration::from_secs(2)).await;
-    let spec = proxy_spec(&repo, base, https, http, &cert, &key);
+    let spec = standin_proxy(&repo, base, https, http, &cert, &key);
     d.store.create(Object::new(name, spec)).await.unwrap();
     d.wait_ready(name, V1).await;
     let secrets = |all: Vec<String>| -> Vec<String> {
@@ -362,7 +337,7 @@ async fn an_unchanged_proxy_recheck_updates_nothing() {
             Duration::from_secs(30),
         ),
     ));
-    let spec = proxy_spec(&repo, base, https, http, &cert, &key);
+    let spec = standin_proxy(&repo, base, https, http, &cert, &key);
     store.create(Object::new(name, spec)).await.unwrap();
     reconcile_once(&ctx, &store, name).await; // adds the finalizer
     let first = reconcile_once(&ctx, &store, name).await; // prepares, deploys, converges

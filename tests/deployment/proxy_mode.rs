@@ -13,7 +13,7 @@ use cc_ci::executor::TestRequest;
 use cc_ci::executor::proxied::check_through_proxy;
 use cc_ci::store::{LabelSelector, Store};
 
-use super::harness::{Deployments, docker_cli, sweep, test_ca, wildcard_cert};
+use super::harness::{Deployments, docker_cli, standin_proxy, sweep, test_ca, wildcard_cert};
 use crate::fixture_repo::FixtureRepo;
 
 fn request(domain: &str) -> TestRequest {
@@ -55,18 +55,7 @@ async fn the_builtin_check_reaches_the_app_by_domain_through_a_ready_proxy_over_
             .list::<ProxyDeploymentSpec>(&LabelSelector::everything())
             .unwrap()
     };
-    let spec = ProxyDeploymentSpec {
-        git: repo.url(),
-        version: "1.0.0+0.1".into(),
-        domain: format!("proxy.{base}"),
-        env: BTreeMap::from([
-            ("HTTPS_PORT".to_string(), "18446".to_string()),
-            ("HTTP_PORT".to_string(), "18083".to_string()),
-        ]),
-        wildcard_cert_file: Some(cert.display().to_string()),
-        wildcard_key_file: Some(key.display().to_string()),
-        keep_volumes: false,
-    };
+    let spec = standin_proxy(&repo, base, 18446, 18083, &cert, &key);
     d.store.create(Object::new(name, spec)).await.unwrap();
     let Route::Wait(why) = route(&all()) else {
         panic!("a proxy that is not Ready yet must make runs wait")

@@ -2,7 +2,6 @@
 //! stand-in proxy declared; runs wait, visibly, while the proxy is not Ready, then run with the
 //! built-in checks going through the proxy by domain over TLS, and the status says `Proxy`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use cc_ci::runtime::RuntimeSettings;
 use cc_ci::store::{SledStore, Store};
 use tokio_util::sync::CancellationToken;
 
-use super::harness::{sweep, test_ca, wildcard_cert};
+use super::harness::{standin_proxy, sweep, test_ca, wildcard_cert};
 use crate::fixture_repo::FixtureRepo;
 
 const INSTANCE: &str = "test-deploy-f";
@@ -121,18 +120,7 @@ async fn runs_wait_for_the_proxy_then_reach_their_app_through_it_and_say_proxy()
         .create(Object::new("static-site", recipe))
         .await
         .unwrap();
-    let proxy = ProxyDeploymentSpec {
-        git: proxy_repo.url(),
-        version: "1.0.0+0.1".into(),
-        domain: format!("proxy.{base}"),
-        env: BTreeMap::from([
-            ("HTTPS_PORT".to_string(), "18447".to_string()),
-            ("HTTP_PORT".to_string(), "18084".to_string()),
-        ]),
-        wildcard_cert_file: Some(cert.display().to_string()),
-        wildcard_key_file: Some(key.display().to_string()),
-        keep_volumes: false,
-    };
+    let proxy = standin_proxy(&proxy_repo, base, 18447, 18084, &cert, &key);
     store.create(Object::new("standin-f", proxy)).await.unwrap();
     store
         .create(Object::new("proxied-1", run_spec()))

@@ -2,7 +2,6 @@
 //! the upgrade and the backup and sees them after, in proxy mode (through the stand-in proxy,
 //! by domain, over TLS); static-site runs its recipe-local tests, in direct mode.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use cc_ci::api::{Object, ProxyDeploymentSpec, RoutingMode, RunPhase, StageKind, 
 use cc_ci::store::Store;
 
 use super::{BASE_DOMAIN, controller_with, passed, repo_root, step};
-use crate::deployment::harness::{test_ca, wildcard_cert};
+use crate::deployment::harness::{standin_proxy, test_ca, wildcard_cert};
 use crate::fixture_repo::FixtureRepo;
 use crate::lifecycle::harness::{Controller, RunSpec, describe, leftovers, settings, sweep};
 
@@ -21,18 +20,7 @@ async fn declare_proxy(ctl: &Controller, dir: &Path) {
     let repo = FixtureRepo::build("proxy-standin", &dir.join("proxy"));
     test_ca(dir);
     let (cert, key) = wildcard_cert(dir, BASE_DOMAIN, "wildcard");
-    let proxy = ProxyDeploymentSpec {
-        git: repo.url(),
-        version: "1.0.0+0.1".into(),
-        domain: format!("proxy.{BASE_DOMAIN}"),
-        env: BTreeMap::from([
-            ("HTTPS_PORT".to_string(), "18449".to_string()),
-            ("HTTP_PORT".to_string(), "18090".to_string()),
-        ]),
-        wildcard_cert_file: Some(cert.display().to_string()),
-        wildcard_key_file: Some(key.display().to_string()),
-        keep_volumes: false,
-    };
+    let proxy = standin_proxy(&repo, BASE_DOMAIN, 18449, 18090, &cert, &key);
     ctl.store.create(Object::new(PROXY, proxy)).await.unwrap();
 }
 
