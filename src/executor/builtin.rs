@@ -161,17 +161,12 @@ pub async fn stack_services(
     Ok(services)
 }
 
-/// The proxy-facing services of `stack`.
-pub async fn targets(docker: &Docker, stack: &str) -> Result<Vec<ProxyTarget>, ExecError> {
-    let services = stack_services(docker, stack).await?;
-    let labelled: Vec<(String, HashMap<String, String>)> = services
-        .into_iter()
-        .filter_map(|s| {
-            let spec = s.spec?;
-            Some((spec.name?, spec.labels.unwrap_or_default()))
-        })
-        .collect();
-    Ok(proxy_targets(labelled.iter().map(|(n, l)| (n.as_str(), l))))
+/// The proxy-facing services among `services` (a stack's).
+pub fn targets_of(services: &[bollard::models::Service]) -> Vec<ProxyTarget> {
+    proxy_targets(services.iter().filter_map(|s| {
+        let spec = s.spec.as_ref()?;
+        Some((spec.name.as_deref()?, spec.labels.as_ref()?))
+    }))
 }
 
 impl BuiltinChecks {
@@ -182,7 +177,19 @@ impl BuiltinChecks {
         request: &TestRequest,
         log: StepLog<'_>,
     ) -> Result<TestReport, ExecError> {
-        let targets = targets(docker, &request.stack).await?;
+        let services = stack_services(docker, &request.stack).await?;
+        self.check_targets(docker, request, &targets_of(&services), log)
+            .await
+    }
+
+    /// Runs the HTTP check against `targets`, the app's proxy-facing services.
+    pub async fn check_targets(
+        &self,
+        docker: &Docker,
+        request: &TestRequest,
+        targets: &[ProxyTarget],
+        log: StepLog<'_>,
+    ) -> Result<TestReport, ExecError> {
         let mut report = TestReport::default();
         if targets.is_empty() {
             log(
@@ -192,7 +199,7 @@ impl BuiltinChecks {
             return Ok(report);
         }
         report.routing = Some(RoutingMode::Direct);
-        for target in &targets {
+        for target in targets {
             let name = format!("builtin::http[{}]", target.service);
             log(&format!(
                 "builtin: GET http://tasks.{}:{}/ (Host: {})",

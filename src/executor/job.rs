@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use super::artifacts;
-use super::builtin::{self, BuiltinChecks, exec_err};
+use super::builtin::{BuiltinChecks, exec_err};
 use super::job_lookup as lookup;
 use super::job_spec::{self, JOB_LABEL, JobPlan};
 use super::job_verdict::{judge, overheads};
@@ -69,7 +69,10 @@ impl JobExecutor {
         request: &TestRequest,
         log: StepLog<'_>,
     ) -> Result<TestReport, ExecError> {
-        let mut report = BuiltinChecks.check(docker, request, log).await?;
+        let app = lookup::AppServices::lookup(docker, &request.stack).await?;
+        let mut report = BuiltinChecks
+            .check_targets(docker, request, &app.targets, log)
+            .await?;
         if !self.settings.jobs {
             return Ok(report);
         }
@@ -129,8 +132,7 @@ impl JobExecutor {
                 (job_spec::proxied_app_url(&request.domain), Some(proxy))
             }
             None => {
-                let targets = builtin::targets(docker, &request.stack).await?;
-                let Some(url) = job_spec::app_url(&targets, &request.stack) else {
+                let Some(url) = job_spec::app_url(&app.targets, &request.stack) else {
                     log("tests: the app has no proxy-facing service: the suite cannot reach it");
                     return Ok(report);
                 };
@@ -151,7 +153,7 @@ impl JobExecutor {
             suite,
             recipe_tests,
             results: results.clone(),
-            secrets: lookup::app_secrets(docker, &request.stack).await?,
+            secrets: app.secrets,
             node_id: docker
                 .info()
                 .await
