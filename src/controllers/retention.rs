@@ -10,7 +10,7 @@
 //! enabled = true
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -78,20 +78,26 @@ impl From<TestRun> for Candidate {
 
 /// The runs to prune: in each (recipe, PR) group, the finished, torn-down runs after the
 /// newest `keep` finished ones. Never a run in progress, never one being deleted, and never a
-/// recipe's newest run with a verdict (its latest result) nor its newest default-branch run
-/// with a verdict (where its level comes from).
+/// recipe's newest run with a verdict (its latest result) nor its two newest default-branch
+/// runs with a verdict (its level comes from the newest; level 8 reads the one before).
 pub fn plan(runs: &[Candidate], keep: usize) -> Vec<String> {
+    /// How many default-branch verdicts a level reads (`recipe::levels::of_recipe`).
+    const LEVEL_RUNS: usize = 2;
     let mut sorted: Vec<&Candidate> = runs.iter().collect();
     sorted.sort_by(|a, b| (b.created, &b.name).cmp(&(a.created, &a.name)));
     let mut protected: HashSet<&str> = HashSet::new();
     let mut seen_any: HashSet<&str> = HashSet::new();
-    let mut seen_default: HashSet<&str> = HashSet::new();
+    let mut seen_default: HashMap<&str, usize> = HashMap::new();
     for r in sorted.iter().filter(|r| r.phase.has_verdict()) {
         if seen_any.insert(&r.recipe) {
             protected.insert(&r.name);
         }
-        if r.pr.is_none() && seen_default.insert(&r.recipe) {
-            protected.insert(&r.name);
+        if r.pr.is_none() {
+            let seen = seen_default.entry(&r.recipe).or_default();
+            if *seen < LEVEL_RUNS {
+                *seen += 1;
+                protected.insert(&r.name);
+            }
         }
     }
     let mut kept: BTreeMap<(&str, Option<u64>), usize> = BTreeMap::new();
@@ -211,6 +217,13 @@ mod tests {
         // keep = 1: the newest default-branch run is a cancelled one, but the verdict that
         // decides the recipe's state and level stays.
         assert_eq!(plan(&runs, 1), ["main-cancel-1"]);
+        // Level 8 reads the verdict before the newest: both stay, an older third goes.
+        let mut three = runs.clone();
+        three.push(c("main-older", "a", None, RunPhase::Failed, 0));
+        three.push(c("main-new", "a", None, RunPhase::Succeeded, 4));
+        let mut planned = plan(&three, 1);
+        planned.sort();
+        assert_eq!(planned, ["main-cancel-1", "main-cancel-2", "main-older"]);
         // Not torn down, or already being deleted: left alone.
         runs[1].torn_down = false;
         assert!(plan(&runs, 1).is_empty());
