@@ -47,12 +47,9 @@ pub fn summarise(
     let state = match &latest {
         Some(r) if r.phase == crate::api::RunPhase::Succeeded => BadgeState::Passing,
         Some(_) => BadgeState::Failing,
-        None if runs
-            .iter()
-            .any(|r| r.speaks_for(git) && !r.phase.is_terminal()) =>
-        {
-            BadgeState::Running
-        }
+        // Unlike the roll-up's badge, the overview shows any run in progress (a PR's too) on a
+        // recipe with no verdict yet: docs/dashboard.md, "yellow running (no verdict yet)".
+        None if runs.iter().any(|r| !r.phase.is_terminal()) => BadgeState::Running,
         None => BadgeState::Unknown,
     };
     RecipeSummary {
@@ -117,8 +114,8 @@ mod tests {
         assert!(s.latest_any.is_none());
     }
 
-    /// The roll-up's rule: a run of another repository (a fork) and a pull-request run in
-    /// progress say nothing about the recipe.
+    /// The roll-up's rule: a run of another repository (a fork) gives no verdict; a run in
+    /// progress of any kind still shows a recipe without a verdict as running.
     #[test]
     fn runs_of_another_repository_do_not_decide_the_state() {
         let none = |_: &RunRow| None;
@@ -132,6 +129,6 @@ mod tests {
         let s = summarise(&[fork], GIT, &none);
         assert_eq!((s.state, s.level), (BadgeState::Unknown, None));
         let s = summarise(&[row("pr", Some(1), RunPhase::Running)], GIT, &none);
-        assert_eq!(s.state, BadgeState::Unknown);
+        assert_eq!(s.state, BadgeState::Running);
     }
 }
