@@ -246,6 +246,7 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         config.runtime.clone(),
         shutdown.clone(),
         controllers_ready,
+        Some(RunLogs::new(&config.state_dir)),
         swarm,
     ));
 

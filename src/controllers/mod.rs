@@ -6,6 +6,7 @@
 //! let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
 //! let controllers = tokio::spawn(cc_ci::controllers::run(
 //!     store.clone(), metrics.clone(), settings.runtime.clone(), shutdown.clone(), ready_tx,
+//!     Some(RunLogs::new(&state_dir)), // where runs recorded their files (facts for levels)
 //!     Some(swarm), // Docker access, run logs, [runs] settings, the test executor
 //! ));
 //! // `/readyz` answers 200 once `*ready_rx.borrow()` is true: every controller's caches have
@@ -102,17 +103,21 @@ pub enum RunError {
 ///
 /// `ready` is set to `true` once every controller's caches have their first full list (the
 /// `/readyz` signal); it is never set back to `false`. If `shutdown` comes first it stays `false`.
+///
+/// `run_logs` is where runs keep their files: the roll-up reads the recipe facts they recorded
+/// (levels 6–8) from there, also when no run is executed here; without it, `swarm`'s.
 pub async fn run<S: Store>(
     store: S,
     metrics: Arc<Metrics>,
     settings: RuntimeSettings,
     shutdown: CancellationToken,
     ready: watch::Sender<bool>,
+    run_logs: Option<RunLogs>,
     swarm: Option<SwarmDeps>,
 ) -> Result<(), RunError> {
     let mut started = vec![recipe_status::start(
         &store,
-        swarm.as_ref().map(|s| s.logs.clone()),
+        run_logs.or_else(|| swarm.as_ref().map(|s| s.logs.clone())),
         metrics.clone(),
         settings.clone(),
         shutdown.clone(),

@@ -105,6 +105,7 @@ async fn runs_wait_for_the_proxy_then_reach_their_app_through_it_and_say_proxy()
         runtime,
         shutdown.clone(),
         ready_tx,
+        None,
         Some(SwarmDeps {
             docker: DockerAccess::Connected(cc_ci::swarm::docker::connect().await.unwrap()),
             logs: RunLogs::new(&state),

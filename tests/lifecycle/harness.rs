@@ -128,6 +128,7 @@ impl Controller {
             runtime,
             shutdown.clone(),
             ready_tx,
+            None,
             Some(SwarmDeps {
                 docker: cc_ci::controllers::DockerAccess::Connected(docker),
                 logs: RunLogs::new(&state_dir),

@@ -288,6 +288,7 @@ async fn statuses_follow_testruns_and_a_noop_pass_writes_nothing() {
         shutdown.clone(),
         ready_tx,
         None,
+        None,
     ));
     ready_rx.wait_for(|r| *r).await.unwrap();
     sleep(Duration::from_secs(6)).await;
@@ -381,6 +382,7 @@ async fn on_sled_the_roll_up_converges_and_a_resync_pass_rewrites_nothing() {
         settings,
         shutdown.clone(),
         ready_tx,
+        None,
         None,
     ));
     ready_rx.wait_for(|r| *r).await.unwrap();

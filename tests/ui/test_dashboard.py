@@ -98,6 +98,17 @@ def test_overview_lists_recipes_coloured_by_state(server: Server, page: Page) ->
     # failing one (install passed, upgrade failed).
     expect(page.locator('#recipes tr[data-recipe="custom-html"] .level')).to_have_text("7")
     expect(page.locator('#recipes tr[data-recipe="keycloak"] .level')).to_have_text("2")
+    # The API's Recipe.status.level is the same computation, with the same recorded facts.
+    deadline = time.monotonic() + 10
+    levels: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        levels = {
+            n: server.get("recipes", n)["status"].get("level") for n in ("custom-html", "keycloak")
+        }
+        if levels == {"custom-html": 7, "keycloak": 2}:
+            break
+        time.sleep(0.1)
+    assert levels == {"custom-html": 7, "keycloak": 2}, levels
     # Running and queued on top, in queue order, with estimates.
     active = page.locator("#active tbody tr")
     expect(active).to_have_count(3)
