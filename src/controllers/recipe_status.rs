@@ -190,10 +190,7 @@ pub async fn reconcile<St: Store>(
 ) -> Result<Action, RollUpError> {
     let own = ctx.runs.list_where(|r| r.recipe == recipe.name());
     let runs: Vec<&RunSummary> = own.iter().map(|r| r.as_ref()).collect();
-    let lookup = |run: &str| {
-        let logs = ctx.logs.as_ref()?;
-        facts::load(&logs.run_dir(run).ok()?)
-    };
+    let lookup = |run: &str| facts::load_run(ctx.logs.as_ref()?, run);
     let status = roll_up(&recipe, &runs, &lookup);
     if status != recipe.status {
         let mut updated = (*recipe).clone();

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::metadata::{self, Entry};
+use crate::runlog::RunLogs;
 
 /// The file name under the run directory.
 pub const FILE: &str = "recipe-facts.json";
@@ -130,6 +131,12 @@ pub fn load(run_dir: &Path) -> Option<RecipeFacts> {
         return None;
     }
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// The facts run `run` recorded, from its directory under `logs` (`None`: none recorded, or
+/// unreadable).
+pub fn load_run(logs: &RunLogs, run: &str) -> Option<RecipeFacts> {
+    load(&logs.run_dir(run).ok()?)
 }
 
 #[cfg(test)]

@@ -132,15 +132,11 @@ mod tests {
         }
     }
 
-    fn run(stages: Vec<StageResult>) -> Vec<StageResult> {
-        stages
-    }
-
     fn all_passed() -> Vec<StageResult> {
-        run(StageKind::ALL
+        StageKind::ALL
             .iter()
             .map(|k| result(*k, StagePhase::Passed, 2))
-            .collect())
+            .collect()
     }
 
     fn facts(healthy: bool, metadata: &[(&str, &str)]) -> RecipeFacts {
@@ -164,27 +160,24 @@ mod tests {
 
     #[test]
     fn stages_give_levels_zero_to_four() {
-        assert_eq!(level(&run(vec![]), None, None), 0);
+        assert_eq!(level(&[], None, None), 0);
         let mut failed_deploy = result(StageKind::Install, StagePhase::Failed, 0);
-        assert_eq!(level(&run(vec![failed_deploy.clone()]), None, None), 0);
+        assert_eq!(level(&[failed_deploy.clone()], None, None), 0);
         failed_deploy.converged = true;
-        assert_eq!(level(&run(vec![failed_deploy]), None, None), 1);
+        assert_eq!(level(&[failed_deploy], None, None), 1);
         let install = result(StageKind::Install, StagePhase::Passed, 1);
-        assert_eq!(level(&run(vec![install.clone()]), None, None), 2);
+        assert_eq!(level(std::slice::from_ref(&install), None, None), 2);
         let upgrade = result(StageKind::Upgrade, StagePhase::Passed, 1);
-        assert_eq!(
-            level(&run(vec![install.clone(), upgrade.clone()]), None, None),
-            3
-        );
+        assert_eq!(level(&[install.clone(), upgrade.clone()], None, None), 3);
         let na = result(StageKind::BackupRestore, StagePhase::NotApplicable, 0);
         assert_eq!(
-            level(&run(vec![install.clone(), upgrade.clone(), na]), None, None),
+            level(&[install.clone(), upgrade.clone(), na], None, None),
             3
         );
         // A failed upgrade caps the level even when backup-restore passed.
         let bad_upgrade = result(StageKind::Upgrade, StagePhase::PreviousVersionFailed, 0);
         let br = result(StageKind::BackupRestore, StagePhase::Passed, 1);
-        assert_eq!(level(&run(vec![install, bad_upgrade, br]), None, None), 2);
+        assert_eq!(level(&[install, bad_upgrade, br], None, None), 2);
         assert_eq!(level(&all_passed(), None, None), 5);
     }
 

@@ -55,8 +55,7 @@ impl<St: JsonStore> Web<St> {
         if let Some(f) = cache().get(&run.name) {
             return f.clone();
         }
-        let logs = self.app.run_logs.as_ref()?;
-        let loaded = facts::load(&logs.run_dir(&run.name).ok()?).map(Arc::new);
+        let loaded = facts::load_run(self.app.run_logs.as_ref()?, &run.name).map(Arc::new);
         if run.phase.is_terminal() {
             let mut c = cache();
             if c.len() >= FACTS_CACHE {
